@@ -1,0 +1,193 @@
+"""`crmkit`: the command line.
+
+    crmkit run STUDY.yaml [--out DIR] [--jobs N]   run a study and render its report
+    crmkit report DIR [--study STUDY.yaml]          re-render a study's report from its saved results
+    crmkit verify DIR [--sample K]                  re-execute runs and compare every metric exactly
+    crmkit approaches                               list approaches and their parameters
+    crmkit population --n N --seed S --out FILE     write a population and its datasheet
+
+Exit status: 0 success, 1 a run failed or a verification differed, 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {v}")
+    return v
+
+
+def cmd_run(args) -> int:
+    from .report import render_study_report
+    from .runner import OK, run_study
+    from .study import StudyError, load_study
+
+    try:
+        study = load_study(args.study)
+    except StudyError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("reports") / study.name
+    jobs = args.jobs or os.cpu_count() or 1
+    results = run_study(study, out, jobs=jobs)
+    index = render_study_report(study, results, out)
+    n_failed = int((results["status"] != OK).sum())
+    if n_failed:
+        print(f"{n_failed} of {len(results)} runs failed; see the report.", file=sys.stderr)
+    print(f"report: {index.resolve()}")
+    return 1 if n_failed else 0
+
+
+def _study_of(out: Path, study_path: str | None):
+    """The study behind a results folder: the given file, or the copy saved at run time."""
+    from .study import load_study
+
+    path = Path(study_path) if study_path else out / "study.yaml"
+    return load_study(path)
+
+
+def cmd_report(args) -> int:
+    from .report import render_study_report
+    from .runner import collect_results
+    from .study import StudyError
+
+    out = Path(args.dir)
+    try:
+        study = _study_of(out, args.study)
+    except StudyError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    index = render_study_report(study, collect_results(study, out), out)
+    print(f"report: {index.resolve()}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .experiment import load_metrics
+    from .runner import OK, execute_run, git_revision, read_manifest
+    from .study import StudyError
+
+    out = Path(args.dir)
+    try:
+        study = _study_of(out, args.study)
+    except StudyError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    done = [r for r in study.runs if (read_manifest(out / "runs" / r.run_id) or {}).get("status") == OK]
+    if not done:
+        print(f"{out}: no finished runs to verify", file=sys.stderr)
+        return 2
+    sample = done[: args.sample] if args.sample else done
+    differ = 0
+    print(f"{'run':18} {'setting':28} {'seed':>5} {'metrics':>8} {'differ':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        git = git_revision()
+        for spec in sample:
+            rec = execute_run(spec, str(study.notebook), tmp, git)
+            before = load_metrics(out / "runs" / spec.run_id / "metrics.json")["metrics"]
+            if rec["status"] != OK:
+                print(f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {'-':>8} {'FAILED':>7}")
+                differ += 1
+                continue
+            after = load_metrics(Path(tmp) / spec.run_id / "metrics.json")["metrics"]
+            bad = [k for k in set(before) | set(after) if not _same(before.get(k), after.get(k))]
+            differ += bool(bad)
+            print(f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {len(before):>8} {len(bad):>7}"
+                  + (f"  ({', '.join(sorted(bad))})" if bad else ""))
+    print(f"{len(sample) - differ} of {len(sample)} runs reproduced exactly")
+    return 1 if differ else 0
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+def cmd_approaches(args) -> int:
+    from .segmenters import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        print(f"{name}: {cls.summary}")
+        for k, spec in cls.param_specs.items():
+            print(f"    {k} ({spec.type.__name__}, default {spec.default!r}): {spec.doc}; allowed: {spec.allowed()}")
+    return 0
+
+
+def cmd_population(args) -> int:
+    from .population import make_population, save_population, write_datasheet
+
+    try:
+        pop = make_population(
+            args.n, n_segments=args.n_segments, proxy_strength=args.proxy_strength, label_bias=args.label_bias,
+            consent_rate=args.consent_rate, older_share=args.older_share, older_fatigue=args.older_fatigue,
+            history_share=args.history_share, random_state=args.seed,
+        )
+    except (ValueError, TypeError) as e:
+        print(f"crmkit population: {e}", file=sys.stderr)
+        return 2
+    path = save_population(pop, args.out)
+    sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"))
+    print(f"population: {path} ({len(pop.customers)} customers)\ndatasheet: {sheet}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crmkit", description="Ethical customer segmentation research kit.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a study and render its report")
+    r.add_argument("study", help="the study file (YAML)")
+    r.add_argument("--out", help="output folder (default: reports/<study name>)")
+    r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="re-render a study's report from its saved results")
+    rep.add_argument("dir", help="the study's output folder")
+    rep.add_argument("--study", help="the study file (default: DIR/study.yaml)")
+    rep.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("verify", help="re-execute runs and compare every metric exactly")
+    v.add_argument("dir", help="the study's output folder")
+    v.add_argument("--sample", type=_positive_int, default=None, help="verify only the first K finished runs")
+    v.add_argument("--study", help="the study file (default: DIR/study.yaml)")
+    v.set_defaults(func=cmd_verify)
+
+    a = sub.add_parser("approaches", help="list approaches and their parameters")
+    a.set_defaults(func=cmd_approaches)
+
+    pop = sub.add_parser("population", help="write a population (parquet) and its datasheet")
+    pop.add_argument("--n", type=int, default=20_000, help="customers")
+    pop.add_argument("--seed", type=int, default=0)
+    pop.add_argument("--n-segments", type=int, default=6)
+    pop.add_argument("--proxy-strength", type=float, default=0.5)
+    pop.add_argument("--label-bias", type=float, default=0.0)
+    pop.add_argument("--consent-rate", type=float, default=0.7)
+    pop.add_argument("--older-share", type=float, default=0.25)
+    pop.add_argument("--older-fatigue", type=float, default=0.3)
+    pop.add_argument("--history-share", type=float, default=0.5)
+    pop.add_argument("--out", required=True, help="output parquet file")
+    pop.set_defaults(func=cmd_population)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Every figure of the kit. Functions take computed tables and ``ax=None`` and return the figure.
+
+Nothing here computes a metric: each plot draws numbers that a run or study saved, so every
+figure in a report traces back to saved results.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+# One colour per approach, stable across figures.
+_PALETTE = plt.get_cmap("tab20").colors
+
+
+def approach_colours(approaches) -> dict[str, tuple]:
+    """A fixed colour per approach name (sorted order), so figures agree with each other."""
+    return {a: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(sorted(set(approaches)))}
+
+
+def _axes(ax, figsize=(6.4, 4.2)):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax.figure, ax
+
+
+def plot_group_rates(table: pd.DataFrame, ax=None):
+    """Offer rate (overall and among customers an offer truly helps) by age band x gender."""
+    fig, ax = _axes(ax, (7.5, 4.0))
+    t = table.copy()
+    labels = t["age_band"].astype(str) + "\n" + t["gender"].astype(str).str[0].str.upper()
+    x = np.arange(len(t))
+    ax.bar(x - 0.2, t["offer_rate"], 0.4, label="offer rate")
+    ax.bar(x + 0.2, t["offer_rate_if_helps"], 0.4, label="offer rate where an offer truly helps")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("share of customers offered")
+    ax.set_xlabel("age band / gender (F, M)")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("Who receives offers")
+    return fig
+
+
+def plot_tradeoff(summary: pd.DataFrame, x: str, y: str, ax=None, xlabel: str | None = None,
+                  ylabel: str | None = None, pareto: set | None = None, title: str | None = None):
+    """One point per approach at the mean over seeds, with error bars from the min to the max.
+
+    `summary` has one row per approach setting: `label`, `approach`, `<x>_mean`, `<x>_min`,
+    `<x>_max` and the same for `y`. Labels in `pareto` are ringed as Pareto-efficient.
+    """
+    fig, ax = _axes(ax)
+    colours = approach_colours(summary["approach"])
+    for _, r in summary.iterrows():
+        xm, ym = r[f"{x}_mean"], r[f"{y}_mean"]
+        if not (np.isfinite(xm) and np.isfinite(ym)):
+            continue
+        xerr = [[xm - r[f"{x}_min"]], [r[f"{x}_max"] - xm]]
+        yerr = [[ym - r[f"{y}_min"]], [r[f"{y}_max"] - ym]]
+        ax.errorbar(xm, ym, xerr=xerr, yerr=yerr, fmt="o", color=colours[r["approach"]], capsize=3,
+                    markersize=7, label=r["label"])
+        if pareto and r["label"] in pareto:
+            ax.scatter([xm], [ym], s=260, facecolors="none", edgecolors="black", linewidths=1.2, zorder=5)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    if pareto:
+        handles.append(plt.Line2D([], [], marker="o", markersize=12, markerfacecolor="none",
+                                  markeredgecolor="black", linestyle=""))
+        labels.append("Pareto-efficient")
+    ax.legend(handles, labels, fontsize=7, loc="best", frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_segment_values(seg_values: pd.DataFrame, actions, ax=None):
+    """Estimated net value per contact of each action, per segment (from the campaign log)."""
+    fig, ax = _axes(ax)
+    v = seg_values[list(actions)]
+    x = np.arange(len(v))
+    w = 0.8 / len(actions)
+    for j, a in enumerate(actions):
+        ax.bar(x + (j - (len(actions) - 1) / 2) * w, v[a], w, label=a)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [str(i) for i in v.index])
+    ax.set_xlabel("segment")
+    ax.set_ylabel("estimated net value per customer")
+    ax.legend(fontsize=8, title="action")
+    ax.set_title("What each segment is estimated to be worth, by action")
+    return fig
