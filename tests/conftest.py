@@ -1,10 +1,49 @@
 """Shared fixtures: small populations, generated once per session (they are deterministic)."""
 
+import os
+from pathlib import Path
+
 import pytest
 
+from kit.cli import main
+
 from kit.population import make_population
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def small_pop():
     return make_population(6_000, random_state=7)
+
+
+E2E_STUDY = """
+name: e2e
+description: two runs through papermill
+notebook: notebooks/experiment.ipynb
+base: {n_customers: 3000}
+grid:
+  approach: [mass, kmeans]
+seeds: [4]
+"""
+
+
+def run_cli(args, cwd=ROOT):
+    """`crmkit ARGS` in-process, from the project root (study files name notebooks relative to it)."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return main(args)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def study_run(tmp_path_factory):
+    """A two-run study executed through papermill with --jobs 2: (study file, output folder, exit code)."""
+    tmp = tmp_path_factory.mktemp("study")
+    path = tmp / "e2e.yaml"
+    path.write_text(E2E_STUDY)
+    out = tmp / "out"
+    code = run_cli(["run", str(path), "--out", str(out), "--jobs", "2"])
+    return path, out, code

@@ -1,45 +1,15 @@
 """Through papermill for real: a two-run study into a temporary folder, then what it wrote."""
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import E2E_STUDY, run_cli
 from kit.cli import main
-from kit.study import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
-
-STUDY = """
-name: e2e
-description: two runs through papermill
-notebook: notebooks/experiment.ipynb
-base: {n_customers: 3000}
-grid:
-  approach: [mass, kmeans]
-seeds: [4]
-"""
-
-
-@pytest.fixture(scope="module")
-def study_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("study")
-    path = tmp / "e2e.yaml"
-    path.write_text(STUDY)
-    out = tmp / "out"
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        code = main(["run", str(path), "--out", str(out), "--jobs", "2"])
-    finally:
-        os.chdir(cwd)
-    return path, out, code
 
 
 def test_exit_status_and_files(study_run):
@@ -92,22 +62,15 @@ def test_metrics_match_in_process_run(study_run):
 
 def test_rerun_skips_finished_runs(study_run, capsys):
     path, out, _ = study_run
-    import os
-
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/metrics.json")}
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        assert main(["run", str(path), "--out", str(out), "--jobs", "1"]) == 0
-    finally:
-        os.chdir(cwd)
+    assert run_cli(["run", str(path), "--out", str(out), "--jobs", "1"]) == 0
     assert "2 already done, 0 to run" in capsys.readouterr().err
     assert before == {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/metrics.json")}
 
 
 def test_invalid_study_exits_2_before_any_run(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(STUDY.replace("[mass, kmeans]", "[mass, kmeens]"))
+    bad.write_text(E2E_STUDY.replace("[mass, kmeans]", "[mass, kmeens]"))
     assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "grid.approach[1]: unknown approach 'kmeens'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
