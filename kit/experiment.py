@@ -241,6 +241,8 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         "versions": versions(),
         "segments": jsonable({int(k): v for k, v in result.segmenter.descriptions_.items()}),
     }
+    for name, table in result.tables.items():  # aggregates only; the study report reads these
+        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
     write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode())
     return out / "metrics.json"
 

@@ -90,3 +90,58 @@ def plot_segment_values(seg_values: pd.DataFrame, actions, ax=None):
     ax.legend(fontsize=8, title="action")
     ax.set_title("What each segment is estimated to be worth, by action")
     return fig
+
+
+def _finite_or_edge(values: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """Replace +inf by a position right of the finite values; returns it (None when no inf)."""
+    finite = values[np.isfinite(values)]
+    if not np.isinf(values).any():
+        return values, None
+    edge = (finite.max() * 1.6 if len(finite) and finite.max() > 0 else 1.0) if len(finite) else 1.0
+    return np.where(np.isinf(values), edge, values), edge
+
+
+def plot_frontiers(summary: pd.DataFrame, gain: str, costs: list[tuple[str, str]], fronts: dict | None = None,
+                   title: str | None = None, ylabel: str | None = None, axes=None):
+    """Gain (y) against each cost (x), one panel per cost; points are approach settings.
+
+    Each point sits at the mean over seeds with bars from min to max; settings in `fronts[cost]`
+    are ringed as Pareto-efficient. An infinite cost (epsilon of a non-private approach) is drawn
+    at the right edge of its panel, labelled ∞.
+    """
+    n = len(costs)
+    if axes is None:
+        fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), sharey=True, layout="constrained", squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    colours = approach_colours(summary["label"])
+    fronts = fronts or {}
+    for ax, (cost, xlabel) in zip(axes, costs):
+        x_mean, edge = _finite_or_edge(summary[f"{cost}_mean"].to_numpy(dtype=float))
+        x_lo, _ = _finite_or_edge(summary[f"{cost}_min"].to_numpy(dtype=float))
+        x_hi, _ = _finite_or_edge(summary[f"{cost}_max"].to_numpy(dtype=float))
+        if edge is not None:
+            x_lo, x_hi = np.where(np.isinf(summary[f"{cost}_min"]), edge, x_lo), np.where(np.isinf(summary[f"{cost}_max"]), edge, x_hi)
+        for i, (_, r) in enumerate(summary.iterrows()):
+            xm, ym = x_mean[i], r[f"{gain}_mean"]
+            if not (np.isfinite(xm) and np.isfinite(ym)):
+                continue
+            ax.errorbar(xm, ym, xerr=[[xm - x_lo[i]], [x_hi[i] - xm]],
+                        yerr=[[ym - r[f"{gain}_min"]], [r[f"{gain}_max"] - ym]],
+                        fmt="o", color=colours[r["label"]], capsize=3, markersize=7, label=r["label"])
+            if r["label"] in fronts.get(cost, set()):
+                ax.scatter([xm], [ym], s=260, facecolors="none", edgecolors="black", linewidths=1.2, zorder=5)
+        if edge is not None:
+            ticks = [t for t in ax.get_xticks() if t < edge * 0.85 and t >= 0]
+            ax.set_xticks(ticks + [edge], [f"{t:g}" for t in ticks] + ["∞"])
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel or gain)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="black",
+                              linestyle=""))
+    labels.append("Pareto-efficient")
+    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
