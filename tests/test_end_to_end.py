@@ -39,7 +39,7 @@ def test_report_shows_every_run_and_no_rows(study_run):
     res = pd.read_csv(out / "results.csv")
     for rid in res["run_id"]:
         assert f"runs/{rid}/report.html" in page
-    assert "data:image/png;base64" in page and (out / "figures" / "gain_vs_unfairness_older.png").exists()
+    assert "data:image/png;base64" in page and (out / "figures" / "tradeoff_fairness.png").exists()
     dec = pd.read_parquet(out / "runs" / res["run_id"][0] / "decisions.parquet")
     for cid in dec["customer_id"].head(50):
         assert cid not in page
