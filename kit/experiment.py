@@ -294,3 +294,47 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
         {"value": [round(v, 4) if isinstance(v, float) else v for v in metrics.values()]},
         index=pd.Index(list(metrics), name="metric"),
     )
+
+
+# --- Sweeps inside one notebook (teaching, quick looks) -------------------------------------
+
+
+def sweep(base: dict, vary: dict[str, list], approaches: list, seeds: list[int] = (0,), progress: bool = True) -> pd.DataFrame:
+    """Run every approach x combination of `vary` x seed in-process; one row of metrics per run.
+
+    `approaches` items are names or (name, approach_params) pairs. Every combination is validated
+    before the first run, so a typo fails at once. For studies that must be kept and reported,
+    use a study file and `crmkit run` instead: this is for exploring inside a notebook.
+    """
+    import itertools
+    import sys
+    import time
+
+    from .params import validate_run
+    from .study import approach_label
+
+    keys = list(vary)
+    plans = []
+    for appr in approaches:
+        name, ap = (appr, {}) if isinstance(appr, str) else appr
+        for combo in itertools.product(*(vary[k] for k in keys)):
+            for seed in seeds:
+                plans.append(validate_run({**base, "approach": name, "approach_params": ap, **dict(zip(keys, combo)),
+                                           "seed": seed}, where="sweep"))
+    rows = []
+    t0 = time.perf_counter()
+    for i, p in enumerate(plans, 1):
+        res = run_experiment(p)
+        rows.append({"label": approach_label(p.approach, p.approach_params), "approach": p.approach,
+                     **{k: p.values[k] for k in keys}, "seed": p.seed, **res.metrics})
+        if progress:
+            left = (time.perf_counter() - t0) / i * (len(plans) - i)
+            print(f"\r{i}/{len(plans)} runs, about {left:.0f} s left   ", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def sweep_summary(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean over seeds of `metrics`, one row per `by` combination (aggregates only)."""
+    return df.groupby(by, sort=False)[metrics].mean().reset_index()
