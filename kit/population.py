@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 # --- The action catalogue -------------------------------------------------------------------
 # Contact cost per customer contacted; "none" is the no-contact action, free and always allowed.
@@ -210,9 +211,11 @@ def make_population(
     ids = rng_id.choice(np.iinfo(np.int32).max, size=n, replace=False)
 
     action_cat = pd.CategoricalDtype(list(ACTIONS))
+    # copy=False: keep each column its own block instead of stacking same-dtype columns into 2-D
+    # blocks (a full copy of the table); the values, and so the fingerprint, are the same.
     df = pd.DataFrame(
         {
-            "customer_id": pd.array([f"C{i:010d}" for i in ids], dtype=object),
+            "customer_id": _customer_ids(ids),
             "age": age,
             "age_band": pd.Categorical.from_codes(
                 np.searchsorted(AGE_BAND_EDGES, age, side="right") - 1, categories=list(AGE_BANDS)
@@ -234,9 +237,33 @@ def make_population(
             "latent_segment": segment.astype(np.int16),
             **truth,
             "hist_true_response": np.where(in_campaign, true_resp, False),
-        }
+        },
+        copy=False,
     )
     return Population(customers=df, knobs=knobs)
+
+
+ID_DIGITS = 10  # ids are below 2**31, so ten decimal digits always suffice
+
+
+def _customer_ids(ids: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``"C"`` + the id as ten zero-padded digits, as pandas' string dtype, without Python strings.
+
+    Same values as ``[f"C{i:010d}" for i in ids]`` but built in numpy: the digits are written into
+    an (n, 11) byte matrix and handed to Arrow as one buffer (a million f-strings cost ~0.4 s).
+    """
+    n = len(ids)
+    width = 1 + ID_DIGITS
+    chars = np.empty((n, width), dtype=np.uint8)
+    chars[:, 0] = ord("C")
+    q = ids.astype(np.uint32)
+    for j in range(ID_DIGITS, 0, -1):
+        q, r = np.divmod(q, np.uint32(10))
+        chars[:, j] = r
+    chars[:, 1:] += ord("0")
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
+    arrow = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
+    return pd.array(arrow, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _categorical(rng: np.random.Generator, logits: np.ndarray) -> np.ndarray:
