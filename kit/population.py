@@ -759,6 +759,29 @@ def group_marginals(customers: pd.DataFrame, by: str | list[str]) -> pd.DataFram
     return out.reset_index()
 
 
+def age_counts(customers: pd.DataFrame) -> pd.DataFrame:
+    """Customers per year of age and gender (an aggregate: age, gender, customers)."""
+    return (customers.groupby(["age", "gender"], observed=True, sort=True).size()
+            .rename("customers").reset_index())
+
+
+def response_by_contacts(customers: pd.DataFrame, action: str = "discount", max_contacts: int = 8) -> pd.DataFrame:
+    """Mean true response probability to `action` by contacts in the last 90 days, older vs not.
+
+    Contact counts above `max_contacts` are pooled into `max_contacts` (few customers have more).
+    With ``older_fatigue > 0`` the older customers' curve falls as contacts rise.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action: unknown {action!r}; expected one of {', '.join(ACTIONS)}")
+    work = pd.DataFrame({
+        "contacts_90d": np.minimum(customers["contacts_90d"].to_numpy(), max_contacts),
+        "older": customers["older"].to_numpy(),
+        "mean_p": customers[f"p_{action}"].to_numpy(),
+    })
+    g = work.groupby(["older", "contacts_90d"], sort=True)["mean_p"]
+    return g.agg(mean_p="mean", customers="size").reset_index()
+
+
 def _markdown_table(df: pd.DataFrame, digits: int = 3) -> list[str]:
     """A pipe table (no `tabulate` needed); floats rounded to `digits`."""
     def cell(v) -> str:
