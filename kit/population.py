@@ -9,6 +9,10 @@ What the firm holds (demographics, behaviour, consent, the historical campaign l
 the generator knows (``latent_segment``, ``p_<action>``, ``v_<action>``, the true response of the
 campaign) live in one table; `FIRM_COLUMNS` and `TRUTH_COLUMNS` say which is which, and the
 segmenters only ever receive the firm's columns.
+
+`SCHEMA` is the data contract (dtype, range or categories of every column); `save_population`
+writes parquet with the knobs and fingerprint in the file's metadata, and `load_population` gives a
+population back only if it passes `validate_customers` and still matches its fingerprint.
 """
 
 from __future__ import annotations
