@@ -26,7 +26,7 @@ study: setup
 	$(VENV)/bin/crmkit run $(STUDY) $(if $(JOBS),--jobs $(JOBS),)
 
 test: setup
-	$(VENV)/bin/python -m pytest -q tests --nbval-lax notebooks/experiment.ipynb
+	$(VENV)/bin/python -m pytest -q tests --nbval-lax notebooks/experiment.ipynb notebooks/population.ipynb
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -5,6 +5,7 @@
     crmkit verify DIR [--sample K]                  re-execute runs and compare every metric exactly
     crmkit approaches                               list approaches and their parameters
     crmkit population --n N --seed S --out FILE     write a population and its datasheet
+    crmkit validate-population FILE                 check a saved population against the data contract
 
 Exit status: 0 success, 1 a run failed or a verification differed, 2 invalid input.
 """
@@ -127,21 +128,73 @@ def cmd_approaches(args) -> int:
     return 0
 
 
+# `crmkit population` options and the run parameter (kit.params.RUN_SPECS) each one sets.
+POPULATION_OPTIONS: dict[str, str] = {
+    "--n": "n_customers",
+    "--seed": "seed",
+    "--n-segments": "n_segments",
+    "--proxy-strength": "proxy_strength",
+    "--label-bias": "label_bias",
+    "--consent-rate": "consent_rate",
+    "--older-share": "older_share",
+    "--older-fatigue": "older_fatigue",
+    "--history-share": "history_share",
+}
+
+
+def _population_knobs(args) -> dict:
+    """The options' values, parsed and checked with the run specs (ParameterError names the option)."""
+    from .params import RUN_SPECS, ParameterError
+
+    values = {}
+    for option, name in POPULATION_OPTIONS.items():
+        spec = RUN_SPECS[name]
+        text = getattr(args, name)
+        if text is None:
+            values[name] = spec.default
+            continue
+        try:
+            value = spec.type(text.strip())
+        except ValueError:
+            raise ParameterError(option, f"expected {spec.allowed()}, got {text!r}") from None
+        values[name] = spec.check(option, value)
+    return values
+
+
 def cmd_population(args) -> int:
+    from .params import ParameterError
     from .population import make_population, save_population, write_datasheet
 
     try:
-        pop = make_population(
-            args.n, n_segments=args.n_segments, proxy_strength=args.proxy_strength, label_bias=args.label_bias,
-            consent_rate=args.consent_rate, older_share=args.older_share, older_fatigue=args.older_fatigue,
-            history_share=args.history_share, random_state=args.seed,
-        )
-    except (ValueError, TypeError) as e:
+        knobs = _population_knobs(args)
+    except ParameterError as e:
         print(f"crmkit population: {e}", file=sys.stderr)
         return 2
+    seed = knobs.pop("seed")
+    pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
     path = save_population(pop, args.out)
-    sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"))
+    sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"), source=path.name)
     print(f"population: {path} ({len(pop.customers)} customers)\ndatasheet: {sheet}")
+    return 0
+
+
+def cmd_validate_population(args) -> int:
+    from .population import PopulationSchemaError, load_population
+
+    try:
+        pop = load_population(args.file)
+    except FileNotFoundError as e:
+        print(f"crmkit validate-population: {e}", file=sys.stderr)
+        return 2
+    except PopulationSchemaError as e:
+        print(f"crmkit validate-population: {args.file}: not a valid population", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    c = pop.customers
+    print(f"{args.file}: valid population of {len(c)} customers ({int(c['in_campaign'].sum())} in the campaign), "
+          f"fingerprint {pop.fingerprint()}")
+    print("knobs: " + ", ".join(f"{k}={v}" for k, v in pop.knobs.items()))
     return 0
 
 
@@ -170,17 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_approaches)
 
     pop = sub.add_parser("population", help="write a population (parquet) and its datasheet")
-    pop.add_argument("--n", type=int, default=20_000, help="customers")
-    pop.add_argument("--seed", type=int, default=0)
-    pop.add_argument("--n-segments", type=int, default=6)
-    pop.add_argument("--proxy-strength", type=float, default=0.5)
-    pop.add_argument("--label-bias", type=float, default=0.0)
-    pop.add_argument("--consent-rate", type=float, default=0.7)
-    pop.add_argument("--older-share", type=float, default=0.25)
-    pop.add_argument("--older-fatigue", type=float, default=0.3)
-    pop.add_argument("--history-share", type=float, default=0.5)
-    pop.add_argument("--out", required=True, help="output parquet file")
+    from .params import RUN_SPECS  # light: params imports only population's constants
+
+    for option, name in POPULATION_OPTIONS.items():
+        spec = RUN_SPECS[name]
+        pop.add_argument(option, dest=name, metavar=name.upper(), default=None,
+                         help=f"{spec.doc}; {spec.allowed()} (default {spec.default!r})")
+    pop.add_argument("--out", required=True, help="output parquet file; the datasheet goes beside it (.datasheet.md)")
     pop.set_defaults(func=cmd_population)
+
+    vp = sub.add_parser("validate-population", help="check a saved population against the data contract")
+    vp.add_argument("file", help="a parquet file written by `crmkit population`")
+    vp.set_defaults(func=cmd_validate_population)
     return p
 
 

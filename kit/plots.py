@@ -164,4 +164,77 @@ def plot_sweep(summary: pd.DataFrame, x: str, y: str, hue: str = "label", ax=Non
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
+
+# --- The population (notebooks/population.ipynb) -------------------------------------------------
+
+def plot_age_distribution(counts: pd.DataFrame, older_age: int = 65, ax=None):
+    """Customers per year of age, one line per gender; `counts` has age, gender, customers."""
+    fig, ax = _axes(ax)
+    for g, part in counts.groupby("gender", observed=True, sort=True):
+        part = part.sort_values("age")
+        ax.plot(part["age"], part["customers"], drawstyle="steps-mid", label=str(g))
+    ax.axvline(older_age - 0.5, color="grey", ls="--", lw=0.8)
+    ax.annotate(f" {older_age}+: older customers", (older_age, ax.get_ylim()[1] * 0.95), fontsize=8, color="grey")
+    ax.set_xlabel("age (years)")
+    ax.set_ylabel("customers")
+    ax.legend(fontsize=8, title="gender")
+    ax.set_title("Age distribution by gender")
+    return fig
+
+
+def plot_group_bars(table: pd.DataFrame, by: str, columns, labels=None, ylabel: str = "", title: str = "",
+                    ylim=None, ax=None):
+    """Grouped bars: for each group in column `by`, one bar per column of `columns` (e.g. rates)."""
+    fig, ax = _axes(ax)
+    columns = list(columns)
+    labels = list(labels) if labels is not None else columns
+    x = np.arange(len(table))
+    w = 0.8 / len(columns)
+    for j, (col, lab) in enumerate(zip(columns, labels)):
+        ax.bar(x + (j - (len(columns) - 1) / 2) * w, table[col], w, label=lab)
+    ax.set_xticks(x, table[by].astype(str), fontsize=8)
+    ax.set_xlabel(by)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def plot_response_by_contacts(table: pd.DataFrame, ax=None):
+    """Mean true response probability against contacts in the last 90 days, older vs younger.
+
+    `table` has contacts_90d, older, mean_p (and customers); points are sized by group count.
+    """
+    fig, ax = _axes(ax)
+    for older, part in table.groupby("older", sort=True):
+        part = part.sort_values("contacts_90d")
+        ax.plot(part["contacts_90d"], part["mean_p"], marker="o", label="65+" if older else "under 65")
+    ax.set_xlabel("contacts in the last 90 days")
+    ax.set_ylabel("mean true response probability")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.set_title("Contact fatigue: response against recent contacts")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_proxy_auc(table: pd.DataFrame, ax=None):
+    """How well behaviour predicts each protected attribute (ROC AUC) against proxy strength.
+
+    `table` has proxy_strength, target, auc; 0.5 (dashed) is chance.
+    """
+    fig, ax = _axes(ax)
+    for target, part in table.groupby("target", sort=True):
+        part = part.sort_values("proxy_strength")
+        ax.plot(part["proxy_strength"], part["auc"], marker="o", label=str(target))
+    ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+    ax.set_ylim(0.4, 1.0)
+    ax.set_xlabel("proxy_strength (knob)")
+    ax.set_ylabel("ROC AUC of a classifier on behaviour only")
+    ax.legend(fontsize=8, title="predicted attribute")
+    ax.set_title("Behaviour as a proxy for protected attributes")
+    ax.grid(alpha=0.3)
     return fig
