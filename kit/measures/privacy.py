@@ -32,16 +32,20 @@ def min_segment_size(sizes: pd.Series | np.ndarray) -> int:
 
 
 def combined_codes(frame: pd.DataFrame, columns, extra: np.ndarray | None = None) -> np.ndarray:
-    """One integer per row that is equal exactly when the rows agree on every column (and `extra`)."""
+    """One non-negative integer per row that is equal exactly when the rows agree on every column (and
+    on `extra`): mixed-radix codes, re-factorised only if they would grow past 2**40."""
     parts = [_codes(frame[c]) for c in columns]
     if extra is not None:
         parts.append(_codes(pd.Series(np.asarray(extra))))
-    if not parts:
-        return np.zeros(len(frame), dtype=np.int64)
     code = np.zeros(len(frame), dtype=np.int64)
+    size = 1  # codes are < size
     for p in parts:
-        # Re-factorise after each step so the code stays small whatever the number of columns.
-        code = pd.Series(code * (int(p.max(initial=0)) + 1) + p).factorize()[0].astype(np.int64)
+        radix = int(p.max(initial=0)) + 1
+        if size * radix > 2**40:
+            code = pd.factorize(code)[0].astype(np.int64)
+            size = int(code.max(initial=0)) + 1
+        code = code * radix + p
+        size *= radix
     return code
 
 
@@ -209,10 +213,15 @@ def majority_predict(train_keys: np.ndarray, train_y: np.ndarray, test_keys: np.
                      fallback: np.ndarray) -> np.ndarray:
     """Predict a binary target for each test row as the majority value among training rows with the same
     key; where the key was never seen in training, or its rows split evenly, use `fallback`."""
-    keys, inv = np.unique(np.r_[train_keys, test_keys], return_inverse=True)
+    both = np.r_[train_keys, test_keys]
+    if both.dtype.kind in "iu" and (not len(both) or (both.min() >= 0 and both.max() < 4 * len(both) + 1024)):
+        inv, n_keys = both.astype(np.int64), int(both.max(initial=0)) + 1  # already small codes
+    else:
+        keys, inv = np.unique(both, return_inverse=True)
+        n_keys = len(keys)
     tr, te = inv[: len(train_keys)], inv[len(train_keys):]
-    ones = np.bincount(tr, weights=np.asarray(train_y, dtype=float), minlength=len(keys))
-    total = np.bincount(tr, minlength=len(keys)).astype(float)
+    ones = np.bincount(tr, weights=np.asarray(train_y, dtype=float), minlength=n_keys)
+    total = np.bincount(tr, minlength=n_keys).astype(float)
     zeros = total - ones
     pred = np.asarray(fallback, dtype=bool).copy()
     pred[ones[te] > zeros[te]] = True
