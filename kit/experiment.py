@@ -125,7 +125,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     gain_table = gain_by_group(
         holdout, actions, np.random.default_rng(stage_seed(params.seed, _BOOTSTRAP_KEY)), min_cell=MIN_CELL
     )
-    overall = gain_table.iloc[0]
+    overall = gain_table.set_index("grouping").loc["all"] if (gain_table["grouping"] == "all").any() else {}
     labels = decisions["segment"].to_numpy()
     helps = truly_helps(holdout)
     offered = decisions["offered"].to_numpy()
@@ -136,8 +136,8 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "value_mass": v_mass,
         "value_oracle": v_orc,
         "gain_share": gain_share(v_pol, v_mass, v_orc),
-        "gain_share_lo": float(overall["gain_share_lo"]),
-        "gain_share_hi": float(overall["gain_share_hi"]),
+        "gain_share_lo": float(overall.get("gain_share_lo", math.nan)),
+        "gain_share_hi": float(overall.get("gain_share_hi", math.nan)),
         "offer_rate": float(offered.mean()),
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),

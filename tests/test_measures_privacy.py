@@ -9,6 +9,7 @@ from scipy import stats
 from sklearn.metrics import roc_curve
 
 from kit.measures import (
+    attack_features,
     attribute_inference,
     best_threshold,
     clopper_pearson,
@@ -114,6 +115,17 @@ def test_release_points_prefers_centroids_and_keeps_feature_columns():
     cent = pd.DataFrame({"engagement": [0.1, 0.9]})
     assert release_points({"profiles": prof, "centroids": cent}).to_dict("list") == {"engagement": [0.1, 0.9]}
     assert release_points({"profiles": pd.DataFrame({"size": [10]})}).shape == (1, 0)
+    # Columns beyond the behaviour features count when the attacker can compute them.
+    cent = pd.DataFrame({"engagement": [0.1], "gender_female": [0.7], "secret": [1.0]})
+    assert list(release_points({"profiles": prof, "centroids": cent}, ["engagement", "gender_female"]).columns) == [
+        "engagement", "gender_female"]
+
+
+def test_attack_features_hold_what_a_release_may_name(small_pop):
+    feats = attack_features(small_pop.customers.iloc[:50])
+    assert set(FEATURES) <= set(feats.columns)
+    assert {"age", "older", "gender_female", "gender_male", "age_band_75+", "income_band_high"} <= set(feats.columns)
+    assert (feats["gender_female"] == (small_pop.customers["gender"].iloc[:50] == "female")).all()
 
 
 def test_membership_inference_without_release_learns_nothing(small_pop):

@@ -27,6 +27,7 @@ from .gain import (
 )
 from .privacy import (
     ATTR_INFERENCE_QI,
+    attack_features,
     attribute_inference,
     best_threshold,
     clopper_pearson,
@@ -50,6 +51,7 @@ __all__ = [
     "GROUPINGS",
     "MIN_CELL",
     "N_BOOT",
+    "attack_features",
     "attribute_inference",
     "best_threshold",
     "bootstrap_cell_sums",

@@ -79,13 +79,29 @@ def reid_rates(customers: pd.DataFrame, labels: np.ndarray, qi=QUASI_IDENTIFIERS
 # --- Membership inference ---------------------------------------------------------------------
 
 
-def release_points(release: dict) -> pd.DataFrame:
+def attack_features(customers: pd.DataFrame) -> pd.DataFrame:
+    """What the membership attacker can compute for a candidate it holds the record of: the kit's
+    behaviour features, plus age, `older` and one-hot quasi-identifiers named like pandas'
+    get_dummies (`gender_female`, `age_band_75+`, ...), in case an approach releases centroids
+    over those too."""
+    feats = behaviour_features(customers)
+    extra = {"age": customers["age"].to_numpy(dtype=float), "older": customers["older"].to_numpy(dtype=float)}
+    for col in QUASI_IDENTIFIERS:
+        values = customers[col].astype(str).to_numpy()
+        cats = customers[col].cat.categories if isinstance(customers[col].dtype, pd.CategoricalDtype) else np.unique(values)
+        for c in cats:
+            extra[f"{col}_{c}"] = (values == str(c)).astype(float)
+    return pd.concat([feats, pd.DataFrame(extra, index=customers.index)], axis=1)
+
+
+def release_points(release: dict, columns=FEATURES) -> pd.DataFrame:
     """The points an approach publishes in feature space: its centroids if it releases them, else its
-    segment profiles' feature means. Only behaviour-feature columns; segments without data dropped."""
+    segment profiles' feature means. Only the released columns the attacker can compute (`columns`;
+    by default the behaviour features) are kept; segments without data are dropped."""
     table = release.get("centroids")
     if table is None:
         table = release["profiles"]
-    cols = [c for c in table.columns if c in FEATURES]
+    cols = [c for c in table.columns if c in set(columns)]
     return table[cols].dropna().astype(float)
 
 
@@ -161,8 +177,8 @@ def membership_inference(
 ) -> dict:
     """Distance-to-release membership attack: `mia_advantage` and `mia_epsilon_lb`.
 
-    The attacker knows the release (centroids, else segment profile means) and a candidate's behaviour
-    features; it flags as a member (a training, i.e. campaign, customer) anyone close to a released
+    The attacker knows the release (centroids, else segment profile means) and a candidate's record
+    (`attack_features`); it flags as a member (a training, i.e. campaign, customer) anyone close to a released
     point. Equal-size samples of members and held-out non-members (seeded, at most `max_per_side`
     each) are standardised with their pooled mean and standard deviation. Advantage = max over
     thresholds of TPR - FPR (Yeom et al. 2018); the epsilon lower bound is read at that best
@@ -174,10 +190,9 @@ def membership_inference(
         return {"mia_advantage": math.nan, "mia_epsilon_lb": math.nan}
     pick_in = np.sort(rng.choice(len(members), m, replace=False))
     pick_out = np.sort(rng.choice(len(non_members), m, replace=False))
-    points = release_points(release)
-    cols = list(points.columns)
-    cand = pd.concat([members.iloc[pick_in], non_members.iloc[pick_out]])
-    x = behaviour_features(cand)[cols].to_numpy(dtype=float)
+    cand = attack_features(pd.concat([members.iloc[pick_in], non_members.iloc[pick_out]]))
+    points = release_points(release, cand.columns)
+    x = cand[list(points.columns)].to_numpy(dtype=float)
     mu, sd = x.mean(axis=0), x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     scores = distance_scores((x - mu) / sd, (points.to_numpy() - mu) / sd)
