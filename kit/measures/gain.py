@@ -58,8 +58,9 @@ def truly_helps(customers: pd.DataFrame) -> np.ndarray:
 
 # Poisson(1) quantiles at the midpoints of 2**16 equal probability steps: a 16-bit uniform draw
 # looked up here is a Poisson(1) draw to within 2**-16 in probability, and ~13x cheaper than
-# Generator.poisson (0.035 s against 0.46 s for 10M draws). Poisson(1) weights per customer are the Poisson bootstrap (Hanley & MacGibbon
-# 2006; Chamandy et al. 2012), which approximates the multinomial bootstrap for large n.
+# Generator.poisson (0.035 s against 0.46 s for 10M draws). Poisson(1) weights per customer are the
+# Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012), which approximates the
+# multinomial bootstrap for large n.
 _POISSON_TABLE = stats.poisson.ppf((np.arange(_U16) + 0.5) / _U16, 1.0).astype(np.float64)
 
 
