@@ -22,13 +22,21 @@ import pandas as pd
 
 from . import __version__
 from .measures import (
-    ethics_checks,
-    fairness_metrics,
+    ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
+    MIN_CELL,
+    attribute_inference,
+    ethics_checks,
+    fairness_metrics_many,
+    fairness_table,
+    gain_by_group,
     gain_share,
     group_table,
+    membership_inference,
     min_segment_size,
     policy_value,
+    reid_rates,
+    segment_balance,
     truly_helps,
 )
 from .params import RunParams
@@ -38,6 +46,8 @@ from .targeting import Policy, assign_actions, estimate_segment_values
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
+_BOOTSTRAP_KEY = 103
+_MIA_KEY = 104
 
 # Packages whose versions every result records.
 RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "aif360", "papermill", "matplotlib", "pyarrow")
@@ -91,10 +101,10 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     return seg_values, decisions
 
 
-def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
-    """All metrics of the run (a flat dict) and its tables (per-group views)."""
-    holdout = population.holdout
-    refs = {}
+def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
+    policy settings and seed; the run's own decisions stand in for a reference it is itself."""
+    refs = {"policy": decisions}
     for ref in ("mass", "oracle"):
         if ref == params.approach:
             refs[ref] = decisions
@@ -102,27 +112,55 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         ref_params = RunParams(approach=ref, approach_params={}, values=params.values)
         ref_seg = fit_segmenter(ref_params, population)
         refs[ref] = target(ref_params, population, ref_seg)[1]
-    act = decisions["action"].cat.codes.to_numpy()
-    v_pol = policy_value(holdout, act)
-    v_mass = policy_value(holdout, refs["mass"]["action"].cat.codes.to_numpy())
-    v_orc = policy_value(holdout, refs["oracle"]["action"].cat.codes.to_numpy())
+    return refs
+
+
+def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
+    """All metrics of the run (a flat dict; names as in the README's measurements table) and its
+    tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
+    history, holdout = population.history, population.holdout
+    refs = reference_decisions(params, population, decisions)
+    actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
+    v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
+    gain_table = gain_by_group(
+        holdout, actions, np.random.default_rng(stage_seed(params.seed, _BOOTSTRAP_KEY)), min_cell=MIN_CELL
+    )
+    overall = gain_table.set_index("grouping").loc["all"] if (gain_table["grouping"] == "all").any() else {}
+    labels = decisions["segment"].to_numpy()
     helps = truly_helps(holdout)
     offered = decisions["offered"].to_numpy()
-    fair = {}
-    for attr, (col, unpriv_value) in FAIRNESS_ATTRS.items():
-        fair.update(fairness_metrics(offered, helps, (holdout[col] == unpriv_value).to_numpy(), attr))
-    sizes = seg.release_["profiles"]["size"]
+    groups = {attr: (holdout[col] == unpriv).to_numpy() for attr, (col, unpriv) in FAIRNESS_ATTRS.items()}
+    fair = fairness_metrics_many(offered, helps, groups)
     metrics = {
         "value_policy": v_pol,
         "value_mass": v_mass,
         "value_oracle": v_orc,
         "gain_share": gain_share(v_pol, v_mass, v_orc),
+        "gain_share_lo": float(overall.get("gain_share_lo", math.nan)),
+        "gain_share_hi": float(overall.get("gain_share_hi", math.nan)),
         "offer_rate": float(offered.mean()),
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
-        "min_segment_size": min_segment_size(sizes),
-        **fair,
+        "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
+        **reid_rates(holdout, labels),
+        **membership_inference(
+            seg.release_, history, holdout, np.random.default_rng(stage_seed(params.seed, _MIA_KEY))
+        ),
     }
+    for attr, (col, positive) in FAIRNESS_ATTRS.items():
+        ai = attribute_inference(history, seg.labels_, holdout, labels, col, positive, ATTR_INFERENCE_QI[attr])
+        to_lift = (lambda r: (r - ai["r_base"]) / (1 - ai["r_base"])) if ai["r_base"] < 1 else (lambda r: math.nan)
+        metrics.update(
+            {
+                f"attr_inference_lift_{attr}": ai["lift"],
+                f"attr_inference_lift_{attr}_lo": to_lift(ai["r_attack_lo"]),
+                f"attr_inference_lift_{attr}_hi": to_lift(ai["r_attack_hi"]),
+                f"attr_inference_r_attack_{attr}": ai["r_attack"],
+                f"attr_inference_r_base_{attr}": ai["r_base"],
+            }
+        )
+    metrics.update(fair)
+    metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
     metrics.update(
         ethics_checks(
             holdout,
@@ -135,8 +173,10 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         )
     )
     tables = {
-        "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"]),
-        "by_older": group_table(holdout, decisions, ["older"]),
+        "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+        "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
+        "gain_by_group": gain_table,
+        "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
     }
     return metrics, tables
 

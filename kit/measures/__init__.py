@@ -1,0 +1,78 @@
+"""Measurements of a run, on the held-out customers: gain, privacy loss, fairness, ethics checks.
+
+One module per axis: `gain` (against the generator's truth, with bootstrap intervals), `privacy`
+(k-anonymity, re-identification, membership and attribute inference), `fairness` (aif360 rates,
+multi-group table, segment balance) and `checks` (ethics checks). Every function takes computed
+arrays or tables and returns plain numbers or tables; `kit.experiment.measure` puts them together.
+"""
+
+from .checks import FOUR_FIFTHS, ethics_checks
+from .fairness import (
+    FAIRNESS_ATTRS,
+    fairness_metrics,
+    fairness_metrics_many,
+    fairness_table,
+    group_table,
+    segment_balance,
+)
+from .gain import (
+    GROUPINGS,
+    N_BOOT,
+    bootstrap_cell_sums,
+    customer_values,
+    gain_by_group,
+    gain_share,
+    policy_value,
+    truly_helps,
+)
+from .privacy import (
+    ATTR_INFERENCE_QI,
+    attack_features,
+    attribute_inference,
+    best_threshold,
+    clopper_pearson,
+    epsilon_lower_bound,
+    majority_predict,
+    membership_inference,
+    min_segment_size,
+    release_points,
+    reid_rates,
+    unique_share,
+    wilson_interval,
+)
+
+# Tables that could be rendered never show a cell of fewer customers than this.
+MIN_CELL = 10
+
+__all__ = [
+    "ATTR_INFERENCE_QI",
+    "FAIRNESS_ATTRS",
+    "FOUR_FIFTHS",
+    "GROUPINGS",
+    "MIN_CELL",
+    "N_BOOT",
+    "attack_features",
+    "attribute_inference",
+    "best_threshold",
+    "bootstrap_cell_sums",
+    "clopper_pearson",
+    "customer_values",
+    "epsilon_lower_bound",
+    "ethics_checks",
+    "fairness_metrics",
+    "fairness_metrics_many",
+    "fairness_table",
+    "gain_by_group",
+    "gain_share",
+    "group_table",
+    "majority_predict",
+    "membership_inference",
+    "min_segment_size",
+    "policy_value",
+    "reid_rates",
+    "release_points",
+    "segment_balance",
+    "truly_helps",
+    "unique_share",
+    "wilson_interval",
+]
