@@ -92,7 +92,8 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
             row[f"{m}_mean"] = float(np.mean(v)) if len(v) else math.nan
             row[f"{m}_min"] = float(np.min(v)) if len(v) else math.nan
             row[f"{m}_max"] = float(np.max(v)) if len(v) else math.nan
-            row[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+            with np.errstate(invalid="ignore"):  # inf (epsilon of a non-DP approach) has no spread
+                row[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -134,20 +135,27 @@ def _fig_to_png(fig) -> bytes:
     return buf.getvalue()
 
 
-def efficiency(summary: pd.DataFrame, cost: str) -> pd.DataFrame:
+# Below these extra costs over mass a difference is within the measurement's noise (e.g. a
+# membership advantage of 0.01 from a few thousand customers), so no "gain per unit" is computed.
+MIN_EXTRA_COST = {"mia_advantage": 0.02, "reid_rate": 0.01, "unfairness_older": 0.02}
+
+
+def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None) -> pd.DataFrame:
     """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
 
-    Only feasible approaches (not the oracle) whose cost exceeds mass's by more than 0.005 are ranked;
-    an approach at no extra cost is listed separately by the caller.
+    Only feasible approaches (not the oracle) are ranked. Where the extra cost is below `min_extra`
+    (default `MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
     """
+    min_extra = MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
     if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
         return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
     base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
     s = summary[(summary["approach"] != "oracle") & (summary["label"] != "mass")]
     out = pd.DataFrame({"label": s["label"], "gain": s["gain_share_mean"], "extra_cost": s[f"{cost}_mean"] - base})
     out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
-    out["per_unit"] = np.where(out["extra_cost"] > 0.005, out["gain"] / out["extra_cost"].clip(lower=0.005), np.inf)
-    return out.sort_values("per_unit", ascending=False)
+    out["per_unit"] = np.where(out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra),
+                               np.inf)
+    return out.sort_values(["per_unit", "gain"], ascending=False)
 
 
 def headline_findings(summary: pd.DataFrame) -> list[str]:
@@ -176,7 +184,8 @@ def headline_findings(summary: pd.DataFrame) -> list[str]:
         if not eff.empty:
             top = eff.iloc[0]
             if math.isinf(top["per_unit"]):
-                out.append(f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no more {what} than mass.")
+                out.append(f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no meaningful extra "
+                           f"{what} over mass (less than +{MIN_EXTRA_COST.get(cost, 0.005):g}).")
             else:
                 out.append(f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
                            f"{top['per_unit']:.2f} gain share per unit ({100 * top['gain']:.1f}% gain for "
