@@ -238,3 +238,20 @@ def plot_proxy_auc(table: pd.DataFrame, ax=None):
     ax.set_title("Behaviour as a proxy for protected attributes")
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_group_gain(table: pd.DataFrame, ax=None):
+    """Gain share per protected group with its bootstrap 95% interval (from `gain_by_group`)."""
+    fig, ax = _axes(ax, (7.5, 4.0))
+    t = table.reset_index(drop=True)
+    labels = np.where(t["grouping"] == "all", "all", t["group"].astype(str))
+    y = np.arange(len(t))[::-1]
+    err = np.vstack([t["gain_share"] - t["gain_share_lo"], t["gain_share_hi"] - t["gain_share"]])
+    ax.errorbar(t["gain_share"], y, xerr=err, fmt="o", capsize=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.axvline(1, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("gain share within the group (1 = oracle, 0 = mass), 95% bootstrap interval")
+    ax.set_title("Who the personalisation gain goes to")
+    ax.grid(alpha=0.3, axis="x")
+    return fig

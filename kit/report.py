@@ -343,9 +343,9 @@ def _group_tables_html(out: Path, results: pd.DataFrame, labels: list[str]) -> s
         parts.append(_pivot_html(pivot_by_group(fair, ["age_band", "gender"], "value_per_customer", labels),
                                  "Expected net value per customer, by age band / gender"))
     gain = read_run_tables(out, results, "gain_by_group")
-    if not gain.empty and {"group", "level", "gain_share", "customers"} <= set(gain.columns):
+    if not gain.empty and {"grouping", "group", "gain_share", "customers"} <= set(gain.columns):
         gain = gain.copy()
-        gain["g"] = gain["group"].astype(str) + "=" + gain["level"].astype(str)
+        gain["g"] = np.where(gain["grouping"] == "all", "all", gain["grouping"].astype(str) + ": " + gain["group"].astype(str))
         parts.append(_pivot_html(pivot_by_group(gain, ["g"], "gain_share", labels), "Gain share by protected group"))
     if not parts:
         return "<p class='note'>No per-group tables were saved by these runs.</p>"
