@@ -74,6 +74,28 @@ def fairness_metrics(offered: np.ndarray, helps: np.ndarray, unprivileged: np.nd
         }
 
 
+def segment_balance(labels: np.ndarray, group_mask: np.ndarray) -> float:
+    """Balance of a segmentation with respect to a binary group (Chierichetti, Kumar, Lattanzi &
+    Vassilvitskii 2017, "Fair Clustering Through Fairlets", NeurIPS).
+
+    A non-empty segment's balance is min(r, 1/r), r being the ratio of its in-group to out-group
+    counts (0 when it lacks either group); the segmentation's balance is the minimum over its
+    segments. 1: every segment perfectly mixed; 0: some segment holds one group only. With every
+    label equal this is the population's own balance. nan for no customers.
+    """
+    labels = np.asarray(labels)
+    group_mask = np.asarray(group_mask, dtype=bool)
+    if labels.shape != group_mask.shape:
+        raise ValueError(f"labels and group_mask must have the same shape, got {labels.shape} and {group_mask.shape}")
+    if labels.size == 0:
+        return math.nan
+    _, seg = np.unique(labels, return_inverse=True)
+    inside = np.bincount(seg, weights=group_mask.astype(float))
+    outside = np.bincount(seg).astype(float) - inside
+    lo, hi = np.minimum(inside, outside), np.maximum(inside, outside)
+    return float((lo / hi).min())
+
+
 def min_segment_size(sizes: pd.Series | np.ndarray) -> int:
     """Smallest released segment, counting only segments that hold anyone."""
     sizes = np.asarray(sizes)
