@@ -24,7 +24,7 @@ def _number(v: float) -> str:
 
 
 def _money(v: float) -> str:
-    return f"{v:.2f}" if v < 10 else f"{v:.0f}"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
 class RFMSegmenter(Segmenter):
@@ -46,8 +46,9 @@ class RFMSegmenter(Segmenter):
         return pd.DataFrame({c: customers[c].to_numpy(dtype=float) for c in RFM_COLUMNS}, index=customers.index)
 
     def _fit(self, customers, feats):
+        # Edges are observed values ("higher" quantiles), so the rules in words are exact.
         q = np.arange(1, self.n_bins) / self.n_bins
-        self.edges_ = {c: np.quantile(feats[c].to_numpy(), q) for c in RFM_COLUMNS}
+        self.edges_ = {c: np.quantile(feats[c].to_numpy(), q, method="higher") for c in RFM_COLUMNS}
         return self
 
     def scores(self, feats: pd.DataFrame) -> np.ndarray:
@@ -132,7 +133,7 @@ def _count(v: float) -> str:
 _SPLIT_WORDS: dict[str, tuple[str, callable]] = {
     "log_recency": ("days since the last purchase", lambda t: _count(math.expm1(t))),
     "log_frequency": ("purchases a year", lambda t: _count(math.expm1(t))),
-    "log_monetary": ("spend per purchase", lambda t: f"{math.expm1(t):.0f}"),
+    "log_monetary": ("spend per purchase", lambda t: f"{math.expm1(t):.2f}"),
     "log_tenure": ("months as a customer", lambda t: _count(math.expm1(t))),
     **{f"aff_{c}": (f"share of spend on {c}", lambda t: f"{100 * t:.0f}%") for c in CATEGORIES},
     "engagement": ("share of messages engaged with", lambda t: f"{100 * t:.0f}%"),
