@@ -393,3 +393,27 @@ def test_crmkit_approaches_lists_every_parameter(capsys):
             assert f"    {k} ({spec.type.__name__}, default {spec.default!r}): {spec.doc}; allowed: {spec.allowed()}" in out
     assert "    epsilon (float, default 1.0): privacy budget of the whole release (inf: no noise); " \
            "allowed: a number > 0 and <= 100 (or inf)" in out
+
+
+def test_readme_documents_every_approach():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## The approaches"):readme.index("## The measurements")]
+    for name, cls in REGISTRY.items():
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, name
+        for k in cls.param_specs:
+            assert f"`{k}`" in row or ("as `kmeans`" in row and k in REGISTRY["kmeans"].param_specs), (name, k)
+
+
+@pytest.mark.parametrize("name", ISSUE_ORDER)
+def test_every_approach_runs_end_to_end(name):
+    r = run_experiment(validate_run({"approach": name, "n_customers": 4000, "seed": 5}))
+    m = r.metrics
+    assert np.isfinite(m["gain_share"]) and m["undescribed_segments"] == 0 and m["fatigue_violations"] == 0
+    assert m["epsilon"] == (1.0 if name == "dp_kmeans" else float("inf"))
+    assert m["offer_rate"] <= 0.5  # the budget
+    assert m["n_released_segments"] == r.segmenter.n_segments_
+    if name == "kanon":
+        assert m["min_segment_size"] >= 50

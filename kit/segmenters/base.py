@@ -163,7 +163,9 @@ def segment_means(features: pd.DataFrame, labels: np.ndarray, n_segments: int) -
     labels = np.asarray(labels, dtype=np.int64)
     sizes = np.bincount(labels, minlength=n_segments)[:n_segments]
     x = features.to_numpy(dtype=float)
-    sums = np.stack([np.bincount(labels, weights=x[:, j], minlength=n_segments)[:n_segments] for j in range(x.shape[1])], axis=1) if x.shape[1] else np.zeros((n_segments, 0))
+    sums = np.zeros((n_segments, x.shape[1]))
+    for j in range(x.shape[1]):
+        sums[:, j] = np.bincount(labels, weights=x[:, j], minlength=n_segments)[:n_segments]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / sizes[:, None]
     return sizes, means

@@ -103,6 +103,7 @@ class GMMSegmenter(Segmenter):
         self.scaler_ = StandardScaler().fit(x)
         self.gmm_ = GaussianMixture(
             self.n_components, covariance_type=self.covariance_type, max_iter=self.max_iter,
+            # The channel one-hot columns sum to 1, so covariances are singular without some regularisation.
             reg_covar=1e-4, random_state=self.random_state,
         ).fit(self.scaler_.transform(x))
         return self
