@@ -80,36 +80,58 @@ def _balanced(inside: np.ndarray, sizes: np.ndarray, beta: float) -> np.ndarray:
         return (sizes == 0) | ((hi > 0) & (lo / np.where(hi > 0, hi, 1) >= beta))
 
 
+def _top2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Smallest and second smallest value of each row, and their columns."""
+    idx = np.argpartition(a, 1, axis=1)[:, :2]
+    val = np.take_along_axis(a, idx, axis=1)
+    swap = val[:, 1] < val[:, 0]
+    idx[swap] = idx[swap][:, ::-1]
+    val[swap] = val[swap][:, ::-1]
+    return val[:, 0].copy(), val[:, 1].copy(), idx[:, 0].copy(), idx[:, 1].copy()
+
+
 def quota_prices(dist: np.ndarray, quotas: np.ndarray, prices: np.ndarray | None = None,
-                 max_sweeps: int = 200) -> np.ndarray:
+                 max_sweeps: int = 300) -> np.ndarray:
     """Per-cluster prices so that assigning each row to argmin(dist + prices) fills every cluster's quota.
 
     The dual of the transport problem "send each row to one cluster, cluster c takes quotas[c]
     rows, minimise total distance": coordinate ascent sets one price at a time so that exactly
     quotas[c] rows prefer cluster c given the others, until the counts match (warm-started from
-    `prices`). The prices are what `predict` applies to new customers of the same group.
+    `prices`). Each row's best and second-best cluster are cached and refreshed only where a price
+    change can alter them, so a sweep over all k prices costs O(n k), not O(n k^2). The prices
+    are what `predict` applies to new customers of the same group.
     """
     n, k = dist.shape
     lam = np.zeros(k) if prices is None else prices.astype(float).copy()
     if k == 1 or n == 0:
         return lam
+    a = dist + lam
+    b1, b2, i1, i2 = _top2(a)
     for _ in range(max_sweeps):
         for c in range(k):
-            other = dist + lam
-            other[:, c] = np.inf
-            margin = other.min(axis=1) - dist[:, c]  # row prefers c iff lam[c] < margin
+            margin = np.where(i1 == c, b2, b1) - dist[:, c]  # row prefers c iff lam[c] < margin
             q = int(quotas[c])
             if q <= 0:
-                lam[c] = margin.max() + 1.0
+                new = margin.max() + 1.0
             elif q >= n:
-                lam[c] = margin.min() - 1.0
+                new = margin.min() - 1.0
             else:
                 top = -np.partition(-margin, [q - 1, q])[[q - 1, q]]
-                lam[c] = (top[0] + top[1]) / 2.0
-        lam -= lam.mean()
-        if (np.bincount((dist + lam).argmin(axis=1), minlength=k) == quotas).all():
+                new = (top[0] + top[1]) / 2.0
+            delta = new - lam[c]
+            if delta == 0.0:
+                continue
+            lam[c] = new
+            a[:, c] += delta
+            stale = (i1 == c) | (i2 == c)
+            if delta < 0:
+                stale |= a[:, c] < b2
+            rows = np.flatnonzero(stale)
+            if len(rows):
+                b1[rows], b2[rows], i1[rows], i2[rows] = _top2(a[rows])
+        if (np.bincount(i1, minlength=k) == quotas).all():
             break
-    return lam
+    return lam - lam.mean()
 
 
 class FairKMeansSegmenter(Segmenter):
@@ -163,17 +185,14 @@ class FairKMeansSegmenter(Segmenter):
         prices = {True: np.zeros(k), False: np.zeros(k)}
         labels = None
         for it in range(self.max_iter + 1):
-            # Assign at the current centres; the last assignment is exactly what predict reproduces.
-            dist = squared_distances(x, centres)
-            nearest = dist.argmin(axis=1)
-            sizes = np.bincount(nearest, minlength=k)
-            quotas = balanced_quotas(sizes, np.bincount(nearest, weights=g.astype(float), minlength=k), n_in, beta)
-            new = np.empty(len(x), dtype=np.int64)
-            for grp, q in ((True, quotas), (False, sizes - quotas)):
-                m = g == grp
-                prices[grp] = quota_prices(dist[m], q, prices[grp])
-                new[m] = (dist[m] + prices[grp]).argmin(axis=1)
-            if it == self.max_iter or (labels is not None and (labels == new).all()):
+            # Assign at the current centres (prices only roughly solved while the centres still
+            # move); the last pass solves them fully, and is exactly what predict reproduces.
+            final = it == self.max_iter
+            new = self._assign(x, g, centres, n_in, beta, prices, sweeps=500 if final else 20)
+            if final:
+                break
+            if labels is not None and (labels == new).all():
+                new = self._assign(x, g, centres, n_in, beta, prices, sweeps=500)
                 break
             labels = new
             for c in range(k):
@@ -182,6 +201,22 @@ class FairKMeansSegmenter(Segmenter):
         self.centres_ = centres
         self.prices_ = {grp: p.copy() for grp, p in prices.items()}
         return self
+
+    @staticmethod
+    def _assign(x: np.ndarray, g: np.ndarray, centres: np.ndarray, n_in: int, beta: float, prices: dict,
+                sweeps: int) -> np.ndarray:
+        """One balance-constrained assignment at fixed centres; updates `prices` in place (warm start)."""
+        k = len(centres)
+        dist = squared_distances(x, centres)
+        nearest = dist.argmin(axis=1)
+        sizes = np.bincount(nearest, minlength=k)
+        quotas = balanced_quotas(sizes, np.bincount(nearest, weights=g.astype(float), minlength=k), n_in, beta)
+        out = np.empty(len(x), dtype=np.int64)
+        for grp, q in ((True, quotas), (False, sizes - quotas)):
+            m = g == grp
+            prices[grp] = quota_prices(dist[m], q, prices[grp], max_sweeps=sweeps)
+            out[m] = (dist[m] + prices[grp]).argmin(axis=1)
+        return out
 
     def _predict(self, customers, feats):
         x = self.scaler_.transform(feats.to_numpy())
