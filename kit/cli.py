@@ -119,10 +119,14 @@ def _same(a, b) -> bool:
 
 
 def cmd_approaches(args) -> int:
-    from .segmenters import REGISTRY
+    from .segmenters import REGISTRY, approach_features
 
     for name, cls in REGISTRY.items():
         print(f"{name}: {cls.summary}")
+        print(f"    uses: {approach_features(name)}")
+        print(f"    releases: {cls.releases}")
+        if not cls.param_specs:
+            print("    (no parameters)")
         for k, spec in cls.param_specs.items():
             print(f"    {k} ({spec.type.__name__}, default {spec.default!r}): {spec.doc}; allowed: {spec.allowed()}")
     return 0

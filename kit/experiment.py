@@ -91,12 +91,13 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
     history, holdout = population.history, population.holdout
-    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs)
+    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
     direct = seg.customer_values(holdout)
     labels = seg.predict(holdout)
     values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
     decisions = assign_actions(values, holdout, policy, rng)
+    decisions = seg.postprocess_decisions(decisions, values, holdout, policy, rng)
     decisions.insert(0, "segment", labels)
     return seg_values, decisions
 

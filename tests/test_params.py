@@ -14,7 +14,10 @@ def test_defaults_filled():
 def test_unknown_approach_message():
     with pytest.raises(ParameterError) as e:
         validate_run({"approach": "kmeens"})
-    assert str(e.value) == "parameters.approach: unknown approach 'kmeens'; expected one of mass, kmeans, oracle"
+    assert str(e.value) == (
+        "parameters.approach: unknown approach 'kmeens'; expected one of "
+        "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, consent_only, minimised, fair_kmeans, fair_targeting"
+    )
 
 
 def test_unknown_parameter_is_an_error_not_a_warning():

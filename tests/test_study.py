@@ -60,7 +60,8 @@ MALFORMED = [
     (GOOD.replace("proxy_strength: [0.0, 1.0]", "proxy_strength: [0.0, 1.0, 2.5]"),
      "grid.proxy_strength[2]: 2.5 is out of range; expected a number >= 0 and <= 1"),
     (GOOD.replace("[mass,", "[mass, gmmm,"),
-     "grid.approach[1]: unknown approach 'gmmm'; expected one of mass, kmeans, oracle"),
+     "grid.approach[1]: unknown approach 'gmmm'; expected one of "
+     "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, consent_only, minimised, fair_kmeans, fair_targeting"),
     (GOOD.replace("n_clusters: [3, 5]", "n_clusters: [3, 0]"),
      "grid.approach[1].kmeans.n_clusters[1]: 0 is out of range; expected an integer >= 1 and <= 50"),
     (GOOD.replace("n_clusters:", "n_clustrs:"),

@@ -60,3 +60,11 @@ def test_ties_broken_by_seed_not_order():
     b = assign_actions(values, _customers(1000), Policy(budget=0.3), np.random.default_rng(1))["offered"]
     assert a.sum() == 300 and (a == b).all()
     assert 100 < a[:500].sum() < 200  # not simply the first 300 rows
+
+
+def test_mass_segments_get_the_mass_estimate():
+    h = _history()
+    est = estimate_segment_values(h, h["seg"].to_numpy(), 2, min_obs=4, mass_segments=(1,))
+    assert est.loc[0, list(ACTIONS)].tolist() == [0.0, 8.0, 1.0, 0.5]  # enough data, its own estimate
+    assert est.loc[1, list(ACTIONS)].tolist() == [0.5, 3.0, 3.0, 0.0]  # the pooled (mass) estimate
+    assert est["fallback"].tolist() == [False, True]
