@@ -351,9 +351,14 @@ def sweep(base: dict, vary: dict[str, list], approaches: list, seeds: list[int] 
     import sys
     import time
 
-    from .params import validate_run
+    from .params import ParameterError, validate_run
     from .study import approach_label
 
+    if isinstance(seeds, (str, bytes)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ParameterError("sweep.seeds", f"expected a list of integers >= 0, got {seeds!r}")
+    for k, v in vary.items():
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+            raise ParameterError(f"sweep.{k}", f"expected a list of values, got {v!r}")
     keys = list(vary)
     plans = []
     for appr in approaches:
@@ -366,7 +371,8 @@ def sweep(base: dict, vary: dict[str, list], approaches: list, seeds: list[int] 
     t0 = time.perf_counter()
     for i, p in enumerate(plans, 1):
         res = run_experiment(p)
-        rows.append({"label": approach_label(p.approach, p.approach_params), "approach": p.approach,
+        explicit = tuple(next((a[1] for a in approaches if not isinstance(a, str) and a[0] == p.approach), {}))
+        rows.append({"label": approach_label(p.approach, p.approach_params, explicit), "approach": p.approach,
                      **{k: p.values[k] for k in keys}, "seed": p.seed, **res.metrics})
         if progress:
             left = (time.perf_counter() - t0) / i * (len(plans) - i)

@@ -164,6 +164,8 @@ def plot_sweep(summary: pd.DataFrame, x: str, y: str, hue: str = "label", ax=Non
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
+    return fig
+
 
 # --- The population (notebooks/population.ipynb) -------------------------------------------------
 

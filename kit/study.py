@@ -85,10 +85,11 @@ def run_id(params: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def approach_label(approach: str, approach_params: dict) -> str:
-    """Readable name of an approach setting, listing only parameters that differ from defaults."""
+def approach_label(approach: str, approach_params: dict, explicit: tuple = ()) -> str:
+    """Readable name of an approach setting: parameters that differ from defaults or were set explicitly."""
     specs = approach_specs(approach)
-    shown = {k: v for k, v in sorted(approach_params.items()) if k in specs and v != specs[k].default}
+    shown = {k: v for k, v in sorted(approach_params.items())
+             if k in specs and (v != specs[k].default or k in explicit)}
     if not shown:
         return approach
     return f"{approach}(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()) + ")"
@@ -279,7 +280,8 @@ def load_study(path: str | Path, project_root: str | Path | None = None) -> Stud
         except ParameterError as e:  # a combination only the whole run can judge
             problems.append((e.where, str(e)[len(e.where) + 2:]))
             continue
-        runs.append(RunSpec(resolved, run_id(resolved), approach_label(appr, resolved["approach_params"])))
+        label = approach_label(appr, resolved["approach_params"], explicit=tuple(ap))
+        runs.append(RunSpec(resolved, run_id(resolved), label))
     if problems:
         raise StudyError(str(path), problems)
     if not runs:
