@@ -131,6 +131,7 @@ def plot_frontiers(summary: pd.DataFrame, gain: str, costs: list[tuple[str, str]
                         fmt="o", color=colours[r["label"]], capsize=3, markersize=7, label=r["label"])
             if r["label"] in fronts.get(cost, set()):
                 ax.scatter([xm], [ym], s=260, facecolors="none", edgecolors="black", linewidths=1.2, zorder=5)
+                ax.annotate(r["label"], (xm, ym), xytext=(6, -12), textcoords="offset points", fontsize=7)
         if edge is not None:
             ticks = [t for t in ax.get_xticks() if t < edge * 0.85 and t >= 0]
             ax.set_xticks(ticks + [edge], [f"{t:g}" for t in ticks] + ["∞"])
