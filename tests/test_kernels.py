@@ -44,6 +44,7 @@ STATE_CELL = textwrap.dedent('''
         "threads": sorted(t.name for t in threading.enumerate()),
         "signals": {s: repr(signal.getsignal(getattr(signal, s))) for s in ("SIGINT", "SIGTERM", "SIGCHLD", "SIGPIPE")},
         "hooks": [type(sys.excepthook.__self__).__name__, type(sys.displayhook).__name__],
+        "parent watched": __import__("ipykernel.kernelapp").kernelapp.IPKernelApp.instance().parent_handle == os.getppid(),
         "ppid": os.getppid(),
     }, sort_keys=True).join(["STATE ", ""]))
 ''')
@@ -77,6 +78,11 @@ def _gone(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def _ppid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def _children(pid):
@@ -155,12 +161,13 @@ def test_failing_cell_raises_papermill_error_and_keeps_the_partial_notebook(tmp_
 def test_consecutive_runs_get_fresh_kernels(tmp_path):
     src = _notebook(
         tmp_path / "state.ipynb",
-        "import os, kit.params\nprint('PIDS', os.getpid(), os.getppid())",
+        "import os, random, numpy, kit.params\nprint('PIDS', os.getpid(), os.getppid())\n"
+        "print('DRAWS', numpy.random.random(), random.random())",
         "print('SEEN', 'leak' in globals(), getattr(kit.params, '_touched', 0))",
         "leak = x\nkit.params._touched = 1",
         parameters="x = 0",
     )
-    pids = []
+    pids, draws = [], []
     for i in (1, 2):
         kernels.execute_notebook_warm(src, tmp_path / f"out{i}.ipynb", parameters={"x": i}, progress_bar=False)
         kernel, parent = map(int, _printed(tmp_path / f"out{i}.ipynb", "PIDS").split())
@@ -168,7 +175,22 @@ def test_consecutive_runs_get_fresh_kernels(tmp_path):
         assert _printed(tmp_path / f"out{i}.ipynb", "SEEN") == "False 0"  # run 1's names and module state did not leak
         assert _gone(kernel)
         pids.append(kernel)
+        draws.append(_printed(tmp_path / f"out{i}.ipynb", "DRAWS").split())
     assert pids[0] != pids[1]
+    # Unseeded global generators are seeded afresh, as in a new process, not copied from the zygote.
+    assert draws[0][0] != draws[1][0] and draws[0][1] != draws[1][1]
+    assert _children(_zygote_pid()) == []
+
+
+def test_timed_out_cell_is_interrupted_and_its_kernel_stopped(tmp_path):
+    from nbclient.exceptions import CellTimeoutError
+
+    src = _notebook(tmp_path / "slow.ipynb", "import os, time\nprint('PID', os.getpid())", "time.sleep(60)")
+    t0 = time.perf_counter()
+    with pytest.raises(CellTimeoutError):
+        kernels.execute_notebook_warm(src, tmp_path / "out.ipynb", progress_bar=False, execution_timeout=1)
+    assert time.perf_counter() - t0 < 20  # the sleeping kernel was interrupted, not waited for
+    assert _gone(int(_printed(tmp_path / "out.ipynb", "PID")))
     assert _children(_zygote_pid()) == []
 
 
@@ -206,10 +228,11 @@ def test_no_process_outlives_a_killed_runner(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and not (pids.exists() and pids.read_text()):
+        while time.time() < deadline and proc.poll() is None and not (pids.exists() and pids.read_text()):
             time.sleep(0.1)
+        assert proc.poll() is None, "the runner ended before its notebook started"
         kernel, zygote = map(int, pids.read_text().split())
-        assert zygote != proc.pid and not _gone(zygote) and not _gone(kernel)
+        assert _ppid(zygote) == proc.pid and not _gone(kernel)  # runner -> zygote -> kernel
     finally:
         proc.send_signal(signal.SIGKILL)  # the runner alone: nothing can clean up after it
         proc.wait()
