@@ -40,8 +40,24 @@ import sys
 import time
 import traceback
 
-# What `python -m ipykernel_launcher` imports before it sets up the kernel.
-KERNEL_STACK = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")
+# What `python -m ipykernel_launcher` imports before any cell runs: the launcher itself, then, while
+# the kernel starts, its debugger (debugpy, ~0.5 s here), IPython's extras and tornado's queues.
+KERNEL_STACK = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "IPython.core.pylabtools",
+    "IPython.extensions.storemagic",
+    "tornado.gen",
+    "tornado.locks",
+    "tornado.queues",
+    "tornado.platform.asyncio",
+    "sqlite3",
+)
 # What the experiment notebook imports, in its order (import order decides, for instance, which
 # warning filters survive kit._aif360's `catch_warnings`), then what it imports later on first
 # display or save. `kit.experiment` pulls in numpy, scipy, scikit-learn and aif360 (which imports
@@ -57,7 +73,13 @@ PRELOAD = (
     "matplotlib.backends.backend_agg",
     "pandas.io.formats.html",
     "pandas.io.formats.csvs",
+    "pandas.io.formats.string",
     "pyarrow.parquet",
+    "pyarrow.pandas_compat",
+    "PIL.BmpImagePlugin",
+    "PIL.GifImagePlugin",
+    "PIL.JpegImagePlugin",
+    "PIL.PpmImagePlugin",
 )
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_MESSAGE = 1 << 22

@@ -21,8 +21,10 @@ failing that, by ipykernel's own parent poller.
 What a forked kernel shares with its siblings: the modules the zygote imported, as they were
 after import (the zygote imports them the way a notebook cell would: inside a kernel-like context,
 see `kit._zygote`), and Python's string-hash seed. It gets its own numpy legacy global seed and
-`random` state, as a fresh process would. The kit's code is the code as it was when the zygote
-started: edits made during a study reach the next runner process, not the next run.
+`random` state, as a fresh process would. Unnamed threads may be numbered differently ("Thread-2"
+for "Thread-1"): the zygote's imports create a Thread object earlier than a fresh kernel does.
+The kit's code is the code as it was when the zygote started: edits made during a study reach the
+next runner process, not the next run.
 
 Fallback: where fork servers are not available (not Linux), or when the zygote fails twice,
 runs go through plain papermill and one line on stderr says so. ``CRMKIT_WARM_KERNELS=0`` turns

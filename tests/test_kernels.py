@@ -41,7 +41,9 @@ STATE_CELL = textwrap.dedent('''
         "root logger": [repr(h) for h in logging.getLogger().handlers] + [logging.getLogger().level],
         "cwd": os.getcwd(),
         "encodings": [sys.stdout.encoding, sys.__stdout__.encoding, sys.__stderr__.encoding],
-        "threads": sorted(t.name for t in threading.enumerate()),
+        # Unnamed threads are numbered by how many Thread objects came before; the zygote's
+        # import of ipykernel's debugger makes one earlier than a fresh kernel does.
+        "threads": sorted(t.name.split("-")[0] + ("-N" if "-" in t.name else "") for t in threading.enumerate()),
         "signals": {s: repr(signal.getsignal(getattr(signal, s))) for s in ("SIGINT", "SIGTERM", "SIGCHLD", "SIGPIPE")},
         "hooks": [type(sys.excepthook.__self__).__name__, type(sys.displayhook).__name__],
         "parent watched": __import__("ipykernel.kernelapp").kernelapp.IPKernelApp.instance().parent_handle == os.getppid(),
