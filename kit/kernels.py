@@ -47,6 +47,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import default
 
 from . import _zygote as server
 
@@ -56,6 +57,7 @@ VOLATILE_ENV = frozenset({"PYTEST_CURRENT_TEST", "JPY_PARENT_PID", "JPY_SESSION_
 READY_TIMEOUT = 300.0  # the zygote's imports take ~5 s; a loaded machine may take much longer
 REQUEST_TIMEOUT = 30.0
 MAX_ZYGOTE_FAILURES = 2
+SHUTDOWN_WAIT_TIME = 2.0  # SIGTERM after half of it, SIGKILL after all of it (see WarmKernelManager)
 
 
 class ZygoteError(RuntimeError):
@@ -355,7 +357,19 @@ class ZygoteProvisioner(LocalProvisioner):
 
 
 class WarmKernelManager(AsyncKernelManager):
-    """nbclient's usual async kernel manager, with kernels from the zygote."""
+    """nbclient's usual async kernel manager, with kernels from the zygote.
+
+    One difference: a kernel that has not exited 1 s after the shutdown request gets SIGTERM
+    (jupyter_client's default waits 2.5 s). ipykernel 7.4 has a shutdown race (its control thread
+    flushes output through the IOPub thread that the main thread has just stopped, and waits for
+    it) that leaves about one kernel in four hanging until that SIGTERM, with plain kernels too.
+    By then the notebook has finished and its outputs are in; a kernel that exits normally takes
+    0.1-0.2 s here.
+    """
+
+    @default("shutdown_wait_time")
+    def _shutdown_wait_time_default(self) -> float:
+        return SHUTDOWN_WAIT_TIME
 
     async def _async_pre_start_kernel(self, **kw: Any):
         if self.provisioner is None:

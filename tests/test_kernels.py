@@ -196,6 +196,16 @@ def test_timed_out_cell_is_interrupted_and_its_kernel_stopped(tmp_path):
     assert _children(_zygote_pid()) == []
 
 
+def test_kernel_stuck_at_exit_is_terminated(tmp_path):
+    src = _notebook(tmp_path / "stuck.ipynb", "import atexit, os, time\nprint('PID', os.getpid())\n"
+                                              "atexit.register(time.sleep, 60)  # the kernel's exit hangs")
+    t0 = time.perf_counter()
+    kernels.execute_notebook_warm(src, tmp_path / "out.ipynb", progress_bar=False)
+    assert time.perf_counter() - t0 < 10  # SIGTERM after 1 s (WarmKernelManager), not 60 s of sleep
+    assert _gone(int(_printed(tmp_path / "out.ipynb", "PID")))
+    assert _children(_zygote_pid()) == []
+
+
 def test_switched_off_by_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMKIT_WARM_KERNELS", "0")
     src = _notebook(tmp_path / "nb.ipynb", "import os\nprint('PPID', os.getppid())")
