@@ -202,11 +202,11 @@ def _import_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in VOLATILE_ENV}
 
 
-def _zygote_failed(exc: BaseException) -> None:
+def _zygote_failed(zygote: Zygote | None, exc: BaseException) -> None:
     """Drop the broken zygote; after MAX_ZYGOTE_FAILURES, stop trying in this process."""
     global _current, _failures
     with _lock:
-        if _current is not None:
+        if zygote is not None and zygote is _current:
             _current.close(timeout=2.0)
             _current = None
         _failures += 1
@@ -233,7 +233,7 @@ def start_zygote(env: dict[str, str] | None = None) -> Zygote | None:
             try:
                 _current = z = Zygote(env)
             except OSError as exc:
-                _zygote_failed(exc)
+                _zygote_failed(None, exc)
                 return None
         return z
 
@@ -248,7 +248,7 @@ def get_zygote(env: dict[str, str] | None = None) -> Zygote | None:
             z.wait_ready()
             return z
         except ZygoteError as exc:
-            _zygote_failed(exc)
+            _zygote_failed(z, exc)
     return None
 
 
@@ -309,7 +309,7 @@ class ZygoteProvisioner(LocalProvisioner):
         try:
             self.zpid = zyg.fork(args, cwd, env)
         except ZygoteError as exc:
-            _zygote_failed(exc)
+            _zygote_failed(zyg, exc)
             return await super().launch_kernel(cmd, **kwargs)
         self.zygote = zyg
         self.pid = self.pgid = self.zpid

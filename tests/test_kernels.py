@@ -126,6 +126,7 @@ def test_forked_kernel_equals_plain_papermill_and_in_process(tmp_path):
     assert load_metrics(tmp_path / "warm" / "run" / "metrics.json")["metrics"] == in_process
     # Every output the notebook shows is the same (tables, figures' PNG bytes), up to its own folder.
     w, p = (nbformat.read(tmp_path / f"{m}.ipynb", as_version=4) for m in ("warm", "plain"))
+    assert len(w.cells) == len(p.cells)
     for cw, cp in zip(w.cells[:-1], p.cells[:-1]):
         if cw.cell_type == "code":
             assert (json.dumps(cw.outputs, sort_keys=True).replace(str(tmp_path / "warm"), "DIR")
