@@ -117,7 +117,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
     Returns a short record for the progress display; never raises for a failing run (the failure
     is recorded in the run's manifest and the study goes on).
     """
-    import papermill as pm
+    from .kernels import execute_notebook_warm
 
     runs_dir = Path(runs_dir).resolve()
     final = runs_dir / spec.run_id
@@ -145,7 +145,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
         attempts += 1
         try:
             with _stderr_to(work / "kernel-stderr.log"):
-                pm.execute_notebook(
+                execute_notebook_warm(
                     notebook, str(work / "notebook.ipynb"), parameters=parameters, kernel_name="python3",
                     progress_bar=False, log_output=False, cwd=str(work),
                 )
