@@ -92,20 +92,11 @@ def assign_actions(
     order = order[eligible[order]]
     chosen = np.zeros(n, dtype=bool)
     chosen[order[:budget_n]] = True
-    action = np.where(chosen, best, 0)
     blocked = np.full(n, "", dtype=object)
     blocked[wanted & ~consent] = "no_consent"
     blocked[wanted & consent & at_cap] = "older_cap"
     blocked[eligible & ~chosen] = "budget"
-    return pd.DataFrame(
-        {
-            "action": pd.Categorical.from_codes(action, categories=list(ACTIONS)),
-            "offered": chosen,
-            "est_lift": np.where(chosen, lift, 0.0),
-            "blocked": blocked,
-        },
-        index=customers.index,
-    )
+    return _decision_table(chosen, best, lift, blocked, customers.index)
 
 
 def parity_ratio(offered: np.ndarray, group: np.ndarray) -> float:
@@ -189,13 +180,17 @@ def parity_decisions(values: np.ndarray, customers: pd.DataFrame, policy: Policy
     blocked[wanted & consent & at_cap] = "older_cap"
     blocked[eligible & wanted & ~chosen] = "budget"
     blocked[eligible & prior & ~chosen] = "parity"
-    action = np.where(chosen, best, 0)
+    return _decision_table(chosen, best, lift, blocked, customers.index)
+
+
+def _decision_table(chosen: np.ndarray, best: np.ndarray, lift: np.ndarray, blocked: np.ndarray, index) -> pd.DataFrame:
+    """The policy's output, one row per customer: action (none unless chosen), offered, lift, why blocked."""
     return pd.DataFrame(
         {
-            "action": pd.Categorical.from_codes(action, categories=list(ACTIONS)),
+            "action": pd.Categorical.from_codes(np.where(chosen, best, 0), categories=list(ACTIONS)),
             "offered": chosen,
             "est_lift": np.where(chosen, lift, 0.0),
             "blocked": blocked,
         },
-        index=customers.index,
+        index=index,
     )
