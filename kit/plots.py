@@ -111,8 +111,9 @@ def plot_frontiers(summary: pd.DataFrame, gain: str, costs: list[tuple[str, str]
     """
     n = len(costs)
     if axes is None:
-        fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), sharey=True, layout="constrained", squeeze=False)
-        axes = axes[0]
+        # One wide panel per cost, stacked: with a dozen or more settings, side-by-side panels crowd.
+        fig, axes = plt.subplots(n, 1, figsize=(10, 4.0 * n), layout="constrained", squeeze=False)
+        axes = axes[:, 0]
     fig = axes[0].figure
     colours = approach_colours(summary["label"])
     fronts = fronts or {}
@@ -137,7 +138,8 @@ def plot_frontiers(summary: pd.DataFrame, gain: str, costs: list[tuple[str, str]
             ax.set_xticks(ticks + [edge], [f"{t:g}" for t in ticks] + ["∞"])
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(ylabel or gain)
+    for ax in axes:
+        ax.set_ylabel(ylabel or gain)
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="black",
                               linestyle=""))

@@ -226,7 +226,7 @@ dl.docs dt{font-weight:600;float:left;clear:left;width:14em}dl.docs dd{margin-le
 <a href="#segments">Segments</a><a href="#checks">Ethics checks</a><a href="#runs">Runs</a><a href="#provenance">Provenance</a></nav>
 <p>{{ description }}</p>
 <h2>What was compared</h2>
-<p>{{ n_runs }} runs ({{ n_ok }} succeeded{% if n_failed %}, <span class="fail">{{ n_failed }} failed</span>{% endif %}):
+<p>{{ n_runs }} runs ({{ n_ok }} succeeded{% if n_failed %}, <span class="fail">{{ n_failed }} failed or not run</span>{% endif %}):
 {{ n_labels }} approach settings ({{ labels }}) × seeds {{ seeds }}.</p>
 <table><tr><th class="l">population and policy parameter</th><th class="l">value(s) in this study</th></tr>
 {% for k, v in population %}<tr><td class="l">{{ k }}</td><td class="l">{{ v }}</td></tr>{% endfor %}</table>
