@@ -60,8 +60,9 @@ KERNEL_STACK = (
 )
 # What the experiment notebook imports, in its order (import order decides, for instance, which
 # warning filters survive kit._aif360's `catch_warnings`), then what it imports later on first
-# display or save. `kit.experiment` pulls in numpy, scipy, scikit-learn and aif360 (which imports
-# matplotlib.pyplot). Never `matplotlib_inline.backend_inline`: importing it outside a shell skips
+# display or save. `kit.experiment` pulls in numpy, scipy and scikit-learn; aif360 (which imports
+# matplotlib.pyplot) is imported by the first fairness measurement, after `kit.plots`, so it comes
+# after `kit.plots` here too. Never `matplotlib_inline.backend_inline`: importing it outside a shell skips
 # its one-time IPython set-up, and the forked kernel would then not show figures.
 PRELOAD = (
     "IPython.display",
@@ -70,6 +71,7 @@ PRELOAD = (
     "kit.plots",
     "kit.params",
     "kit.population",
+    "kit._aif360",
     "matplotlib.backends.backend_agg",
     "pandas.io.formats.html",
     "pandas.io.formats.csvs",

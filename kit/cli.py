@@ -77,7 +77,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .experiment import load_metrics
+    from .records import load_metrics
     from .runner import OK, execute_run, git_revision, read_manifest
     from .study import StudyError
 

@@ -40,6 +40,7 @@ from .measures import (
     truly_helps,
 )
 from .params import RunParams
+from .records import from_jsonable, jsonable, load_metrics, versions, write_atomic  # noqa: F401 (re-exported)
 from .population import Population, make_population
 from .segmenters import Segmenter, make_segmenter
 from .targeting import Policy, assign_actions, estimate_segment_values
@@ -49,8 +50,6 @@ _POLICY_KEY = 102
 _BOOTSTRAP_KEY = 103
 _MIA_KEY = 104
 
-# Packages whose versions every result records.
-RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "aif360", "papermill", "matplotlib", "pyarrow")
 
 
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
@@ -194,62 +193,6 @@ def run_experiment(params: RunParams) -> RunResult:
 # --- Saving ---------------------------------------------------------------------------------
 
 
-def jsonable(value):
-    """JSON-safe copy: inf -> "inf", nan -> None, numpy scalars -> Python scalars."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def from_jsonable(value):
-    """Inverse of `jsonable` for metric values: "inf" -> inf, None -> nan."""
-    if isinstance(value, dict):
-        return {k: from_jsonable(v) for k, v in value.items()}
-    if value is None:
-        return math.nan
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    return value
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside the target, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def versions() -> dict:
-    """Python, the kit and the recorded packages' versions."""
-    out = {"python": platform.python_version(), "crm-ethics-kit": __version__}
-    for pkg in RECORDED_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
     """Write metrics.json (metrics, parameters, versions, fingerprint) and decisions.parquet.
 
@@ -286,13 +229,6 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
     write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode())
     return out / "metrics.json"
-
-
-def load_metrics(path: str | Path) -> dict:
-    """Read a run's metrics.json back, with inf and nan restored."""
-    rec = json.loads(Path(path).read_text())
-    rec["metrics"] = from_jsonable(rec["metrics"])
-    return rec
 
 
 # --- Tables the notebook shows (aggregates only) --------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
-from .experiment import write_atomic
+from .records import write_atomic
 from .runner import OK, read_manifest
 from .study import Study
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .experiment import from_jsonable, versions, write_atomic
+from .records import from_jsonable, versions, write_atomic
 from .study import RunSpec, Study
 
 KERNEL_START_RETRIES = 3

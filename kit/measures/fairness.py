@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from .._aif360 import BinaryLabelDataset, ClassificationMetric
 from ..population import true_net_values
 
 # Protected attributes measured, with the group treated as unprivileged (aif360's convention:
@@ -39,6 +38,10 @@ def fairness_metrics_many(offered: np.ndarray, helps: np.ndarray, unprivileged: 
     eod = TPR_unpriv - TPR_priv (TPR: offer rate among customers an offer truly helps);
     aod = ((FPR_unpriv - FPR_priv) + (TPR_unpriv - TPR_priv)) / 2.
     """
+    # Imported here, not at module level: segmenters and the study runner import this package for
+    # segment_balance and must not pay aif360's ~2 s import at start-up.
+    from .._aif360 import BinaryLabelDataset, ClassificationMetric
+
     cols = {attr: np.asarray(mask, dtype=float) for attr, mask in unprivileged.items()}
     df = pd.DataFrame({**cols, "y": np.asarray(helps, dtype=float)})
     truth = BinaryLabelDataset(

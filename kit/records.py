@@ -1,0 +1,84 @@
+"""What a run leaves behind: JSON-safe metric records, atomic writes, versions.
+
+Kept apart from `kit.experiment` so that the runner, the report and the CLI can read and write
+results without importing the science stack (aif360 alone costs ~2 s at start-up).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+# Packages whose versions every result records.
+RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "aif360", "papermill", "matplotlib", "pyarrow")
+
+
+def jsonable(value):
+    """JSON-safe copy: inf -> "inf", nan -> None, numpy scalars -> Python scalars."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def from_jsonable(value):
+    """Inverse of `jsonable` for metric values: "inf" -> inf, None -> nan."""
+    if isinstance(value, dict):
+        return {k: from_jsonable(v) for k, v in value.items()}
+    if value is None:
+        return math.nan
+    if value == "inf":
+        return math.inf
+    if value == "-inf":
+        return -math.inf
+    return value
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name beside the target, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def versions() -> dict:
+    """Python, the kit and the recorded packages' versions."""
+    out = {"python": platform.python_version(), "crm-ethics-kit": __version__}
+    for pkg in RECORDED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def load_metrics(path: str | Path) -> dict:
+    """Read a run's metrics.json back, with inf and nan restored."""
+    rec = json.loads(Path(path).read_text())
+    rec["metrics"] = from_jsonable(rec["metrics"])
+    return rec
