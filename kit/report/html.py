@@ -213,7 +213,7 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
             "Personalisation gain against privacy loss",
             [
                 ("epsilon", "formal ε (∞: not differentially private)"),
-                ("mia_advantage", "membership-inference advantage (TPR − FPR)"),
+                ("tracing_advantage", "membership tracing advantage (over its null)"),
                 ("reid_rate", "share of customers re-identifiable"),
             ],
         ),

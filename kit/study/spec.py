@@ -33,7 +33,7 @@ import yaml
 from .. import __version__
 from ..params import RUN_SPECS, ParameterError
 from ..run import validate_run
-from ..segmenters import MSG_UNKNOWN_APPROACH, REGISTRY, approach_specs
+from ..segmenters import REGISTRY, approach_specs, unknown_approach_message
 
 STUDY_KEYS = {
     "name": "the study's name (letters, digits, - and _): results go to reports/<name>/",
@@ -103,13 +103,13 @@ def _expand_approach(item, where: str, problems: list) -> list[tuple[str, dict]]
     """An approach entry of the grid -> list of (approach, approach_params)."""
     if isinstance(item, str):
         if item not in REGISTRY:
-            problems.append((where, MSG_UNKNOWN_APPROACH.format(approach=item, allowed=", ".join(REGISTRY))))
+            problems.append((where, unknown_approach_message(item)))
             return []
         return [(item, {})]
     if isinstance(item, dict) and len(item) == 1:
         ((name, settings),) = item.items()
         if name not in REGISTRY:
-            problems.append((where, MSG_UNKNOWN_APPROACH.format(approach=name, allowed=", ".join(REGISTRY))))
+            problems.append((where, unknown_approach_message(name)))
             return []
         settings = settings or {}
         if not isinstance(settings, dict):
@@ -270,9 +270,7 @@ def load_study(path: str | Path, project_root: str | Path | None = None) -> Stud
             if k != "approach" and k not in RUN_SPECS:
                 problems.append((f"exclude[{i}].{k}", f"unknown parameter; allowed: approach, {', '.join(RUN_SPECS)}"))
             elif k == "approach" and ex[k] not in REGISTRY:
-                problems.append(
-                    (f"exclude[{i}].approach", MSG_UNKNOWN_APPROACH.format(approach=ex[k], allowed=", ".join(REGISTRY)))
-                )
+                problems.append((f"exclude[{i}].approach", unknown_approach_message(ex[k])))
 
     if problems:
         raise StudyError(str(path), problems)
@@ -291,6 +289,8 @@ def load_study(path: str | Path, project_root: str | Path | None = None) -> Stud
             problems.append((e.where, str(e)[len(e.where) + 2 :]))
             continue
         label = approach_label(appr, resolved["approach_params"], explicit=tuple(ap))
+        if not resolved.get("respect_consent", True):  # a setting of its own: it profiles without consent
+            label += " (ignoring consent)"
         runs.append(RunSpec(resolved, run_id(resolved), label))
     if problems:
         raise StudyError(str(path), problems)

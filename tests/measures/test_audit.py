@@ -35,8 +35,9 @@ def _audit(name, data, trials, seed=0, **params):
     def fit_release(customers, random_state):
         return make_segmenter(name, random_state=random_state, **params).fit(customers).release_
 
-    return canary_audit(fit_release, seg.features, data, make_canary(data), cols, np.random.SeedSequence(seed),
-                        trials=trials)
+    return canary_audit(
+        fit_release, seg.features, data, make_canary(data), cols, np.random.SeedSequence(seed), trials=trials
+    )
 
 
 def test_canary_is_one_row_with_the_template_columns_and_dtypes(world):
@@ -105,8 +106,15 @@ def test_audit_draws_fresh_randomness_per_trial(world):
         seen.append(random_state)
         return make_segmenter("mass").fit(customers).release_
 
-    canary_audit(fit_release, lambda c: pd.DataFrame(index=c.index), fitted, make_canary(fitted), [],
-                 np.random.SeedSequence(5), trials=6)
+    canary_audit(
+        fit_release,
+        lambda c: pd.DataFrame(index=c.index),
+        fitted,
+        make_canary(fitted),
+        [],
+        np.random.SeedSequence(5),
+        trials=6,
+    )
     assert len(set(seen)) == 12
 
 
@@ -140,8 +148,12 @@ def test_tracing_is_null_when_profiles_come_from_other_customers(world):
     feats = seg.features(other)
     release = {"profiles": segment_profiles(feats, seg.predict(other), seg.n_segments_)}
     cols = attack_columns(release, feats.columns)
-    advs = [tracing_attack(release, cols, seg.features, seg.predict, fitted, holdout,
-                           np.random.default_rng(s))["tracing_advantage"] for s in range(5)]
+    advs = [
+        tracing_attack(release, cols, seg.features, seg.predict, fitted, holdout, np.random.default_rng(s))[
+            "tracing_advantage"
+        ]
+        for s in range(5)
+    ]
     assert abs(float(np.mean(advs))) < 0.03
 
 
