@@ -216,9 +216,11 @@ def test_kernel_stuck_at_exit_is_terminated(tmp_path):
         "import atexit, os, time\nprint('PID', os.getpid())\n"
         "atexit.register(time.sleep, 60)  # the kernel's exit hangs",
     )
+    kernels.get_zygote()  # started (imports done) before the clock runs, whatever ran before this test
     t0 = time.perf_counter()
     kernels.execute_notebook_warm(src, tmp_path / "out.ipynb", progress_bar=False)
-    assert time.perf_counter() - t0 < 10  # SIGTERM after 1 s (WarmKernelManager), not 60 s of sleep
+    # SIGTERM after 1 s (WarmKernelManager), not the 60 s of sleep; generous for a loaded machine.
+    assert time.perf_counter() - t0 < 40
     assert _gone(int(_printed(tmp_path / "out.ipynb", "PID")))
     assert _children(_zygote_pid()) == []
 
