@@ -39,7 +39,7 @@ def cmd_run(args) -> int:
     from .study import StudyError, load_study
 
     try:
-        study = load_study(args.study)
+        study = load_study(args.study, max_runs=args.max_runs)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -59,7 +59,7 @@ def _study_of(out: Path, study_path: str | None):
     from .study import load_study
 
     path = Path(study_path) if study_path else out / "study.yaml"
-    return load_study(path)
+    return load_study(path, max_runs=None)  # the cap guards starting a study, not reading one back
 
 
 def cmd_report(args) -> int:
@@ -208,10 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmkit", description="Ethical customer segmentation research kit.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from .params import MAX_RUNS_PER_STUDY  # light: params imports nothing of the kit
+
     r = sub.add_parser("run", help="run a study and render its report")
     r.add_argument("study", help="the study file (YAML)")
     r.add_argument("--out", help="output folder (default: reports/<study name>)")
     r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
+    r.add_argument(
+        "--max-runs",
+        type=_positive_int,
+        default=MAX_RUNS_PER_STUDY,
+        help=f"refuse a study whose grid expands to more runs than this (default {MAX_RUNS_PER_STUDY:,})",
+    )
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="re-render a study's report from its saved results")
