@@ -1,5 +1,6 @@
 """kanon: no class of the audience file (released quasi-identifiers + label) under k, for any population and k."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -95,6 +96,12 @@ def test_generalises_and_suppresses_only_as_needed():
     big = make_segmenter("kanon", random_state=0, k=400, n_clusters=30).fit(pop.history)
     qis, labels = check_audience(big, pop.holdout, 400)
     assert big.audience_levels_["postcode_area"] > 0  # 24 areas cannot hold 400 customers each per segment
+    merged = make_segmenter("kanon", random_state=0, k=3000, n_clusters=6).fit(pop.history)
+    assert merged.n_segments_ - 1 < 6
+    # Merging only joins whole k-means clusters.
+    for s in range(merged.n_segments_ - 1):
+        joined = np.unique(km.labels_[merged.labels_ == s])
+        assert set(np.unique(merged.labels_[np.isin(km.labels_, joined)])) == {s}
 
 
 def test_quasi_identifiers_are_generalised_jointly():
