@@ -5,7 +5,7 @@ import math
 import pandas as pd
 
 from kit.report.html import pivot_by_group
-from kit.report.summaries import efficiency, headline_findings, pareto_front, summarise
+from kit.report.summaries import efficiency, headline_findings, pareto_front, privacy_findings, summarise
 
 
 def _results():
@@ -73,6 +73,23 @@ def test_runs_ignoring_consent_are_infeasible():
     text = " ".join(headline_findings(summarise(r)))
     assert "Highest gain among feasible approaches: kmeans, reaching 60.0%" in text
     assert "kmeans (ignoring consent)" not in set(efficiency(summarise(r), "tracing_advantage")["label"])
+
+
+def test_privacy_findings_from_results():
+    r = _results().assign(consent_violations=0, mia_audit_eps_lb=1.2, min_audience_class=1, reid_rate=0.4)
+    extra = [
+        r[r["label"] == "kmeans"].assign(label="kmeans (ignoring consent)", gain_share=0.8, consent_violations=3000),
+        r[r["label"] == "kmeans"].assign(label="kanon(k=50)", approach="kanon", min_audience_class=57, reid_rate=0.0),
+        r[r["label"] == "kmeans"].assign(label="dp_kmeans", approach="dp_kmeans", mia_audit_eps_lb=0.0, epsilon=1.0),
+    ]
+    text = " ".join(privacy_findings(summarise(pd.concat([r, *extra], ignore_index=True))))
+    assert (
+        "Infeasible: kmeans (ignoring consent) profiles 3000 held-out customers without profiling consent for "
+        "80.0% of the oracle's gain (+20.0 points over kmeans, which respects it)." in text
+    )
+    assert "k-anonymous audience files: kanon(k=50) 60.0% gain, smallest class 57, re-identification 0.0%." in text
+    assert "6 setting(s) show ε ≥ 1.20 in every seed" in text
+    assert "below that: dp_kmeans ≤ 0.00 (formal ε 1.00)." in text
 
 
 def test_small_cells_suppressed():
