@@ -219,6 +219,7 @@ def test_inf_and_dot_inf_in_a_study_file_are_the_same_setting(tmp_path):
     assert runs[0][0].label == "dp_kmeans(epsilon=inf)"
 
 
+@pytest.mark.slow
 def test_epsilon_inf_from_a_study_file_through_papermill(tmp_path):
     """`inf` in YAML means no noise; papermill passes it to the notebook as float('inf')."""
     path = tmp_path / "dp_inf.yaml"
