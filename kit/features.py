@@ -21,7 +21,16 @@ import numpy as np
 import pandas as pd
 
 from .params import ParameterError
-from .vocabulary import BEHAVIOUR, CATEGORIES, CHANNELS, INCOME_BANDS, OLDER_AGE
+from .vocabulary import (
+    BEHAVIOUR,
+    CATEGORIES,
+    CHANNELS,
+    COLUMN_PURPOSES,
+    INCOME_BANDS,
+    OLDER_AGE,
+    QUASI_IDENTIFIERS,
+    columns_outside_purpose,
+)
 
 # Numeric behaviour features, derived from the behaviour columns (never protected attributes).
 FEATURES: tuple[str, ...] = (
@@ -34,6 +43,32 @@ FEATURES: tuple[str, ...] = (
     "contacts_90d",
     *(f"channel_{c}" for c in CHANNELS),
 )
+
+# The firm's columns each feature is computed from (what reading the feature means reading).
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "log_recency": ("recency_days",),
+    "log_frequency": ("frequency",),
+    "log_monetary": ("monetary",),
+    "log_tenure": ("tenure_months",),
+    **{f"aff_{c}": (f"aff_{c}",) for c in CATEGORIES},
+    "engagement": ("engagement",),
+    "contacts_90d": ("contacts_90d",),
+    **{f"channel_{c}": ("channel",) for c in CHANNELS},
+    "age": ("age",),
+    "gender_female": ("gender",),
+    "income_band": ("income_band",),
+}
+
+
+def source_columns(features) -> tuple[str, ...]:
+    """The firm's columns a list of features is computed from, each once, in first-use order.
+    A name that is itself a column (rfm reads raw recency, frequency, monetary) stands for itself."""
+    out: dict[str, None] = {}
+    for f in features:
+        for c in FEATURE_SOURCES.get(f, (f,)):
+            out[c] = None
+    return tuple(out)
+
 
 # Demographic features: age in years, gender as one indicator, income band as its rank 0..4.
 DEMOGRAPHIC: tuple[str, ...] = ("age", "gender_female", "income_band")
@@ -171,3 +206,26 @@ def group_mask_from_features(feats: pd.DataFrame, protected: str) -> np.ndarray:
     if protected == "older":
         return feats["age"].to_numpy() >= OLDER_AGE
     return feats["gender_female"].to_numpy() > 0.5
+
+
+def masked_columns(purpose: str, limitation: bool) -> tuple[str, ...]:
+    """Feature source columns an approach may not read for `purpose` (none when limitation is off)."""
+    if not limitation:
+        return ()
+    sources = {c for cols in FEATURE_SOURCES.values() for c in cols} | set(QUASI_IDENTIFIERS)
+    return tuple(c for c in columns_outside_purpose(COLUMN_PURPOSES, purpose) if c in sources)
+
+
+def purpose_view(customers: pd.DataFrame, masked: tuple[str, ...]) -> pd.DataFrame:
+    """The customer table as an approach may read it: each masked column set to one constant (its
+    first category, or 0), so it carries no information about anyone and never sets a segment apart."""
+    if not masked:
+        return customers
+    const = {}
+    for c in masked:
+        col = customers[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            const[c] = pd.Categorical.from_codes(np.zeros(len(col), dtype=np.int8), dtype=col.dtype)
+        else:
+            const[c] = np.zeros(len(col), dtype=col.dtype)
+    return customers.assign(**const)
