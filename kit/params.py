@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .vocabulary import PURPOSES
+
 INF = math.inf
 
 # Documented knob ranges: (low, high, low inclusive, high inclusive).
@@ -117,6 +119,11 @@ RUN_SPECS: dict[str, Spec] = {
     ),
     "audit_trials": Spec(
         int, 14, "canary membership audit: fits with and without the canary, each (0: no audit)", low=0, high=500
+    "purpose": Spec(
+        str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
+    ),
+    "purpose_limitation": Spec(
+        bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
     ),
 }
 

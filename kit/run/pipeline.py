@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
@@ -40,7 +41,8 @@ from ..population import Population, make_population
 from ..segmenters import CONSENT_EXEMPT, ConsentGate, Segmenter, audience_file, consent_gated, make_segmenter
 from ..segmenters.base import fit_sample
 from ..targeting import Policy, decide, estimate_segment_values
-from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS
+from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
+from .notices import notice_metrics, segment_notices
 from .params import RunParams
 
 _SEGMENTER_KEY = 101
@@ -81,9 +83,10 @@ def build_population(params: RunParams) -> Population:
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers: with `respect_consent` (the default) only on
     those with profiling consent, behind a `ConsentGate` that gives everyone else the mass treatment
-    (the references mass and oracle are not gated)."""
+    (only mass, which reads no personal data, is not gated)."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return consent_gated(params.approach, seg, params.respect_consent).fit(population.history)
+    gated = consent_gated(params.approach, seg, params.respect_consent)
+    return gated.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
 
 
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -91,7 +94,8 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
     history, holdout = population.history, population.holdout
     seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
-    released_qis, labels = audience_file(seg, holdout, seg.predict(holdout))
+    view = purpose_view(holdout, masked_columns(params.purpose, params.purpose_limitation))
+    released_qis, labels = audience_file(seg, view, seg.predict(view))
     values = seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     direct = seg.customer_values(holdout)  # the oracle's true values, except for mass-treated customers
     if direct is not None:
@@ -221,13 +225,28 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             fair,
         )
     )
+    metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))
     tables = {
         "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
         "gain_by_group": gain_table,
         "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+        "notices": segment_notices(
+            seg, labels, seg.profiled(holdout), masked_columns(params.purpose, params.purpose_limitation)
+        ),
     }
     return metrics, tables
+
+
+def rights_metrics(params: RunParams, seg: Segmenter, labels: np.ndarray, profiled: np.ndarray) -> dict:
+    """Purpose limitation and notices: `purpose_violations` (columns the approach read that were not
+    declared for the run's purpose and not hidden from it), `notice_reading_ease`, `notice_truthful`."""
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+    outside = set(columns_outside_purpose(seg.columns_read_, params.purpose)) - set(masked)
+    return {
+        "purpose_violations": len(outside),
+        **notice_metrics(segment_notices(seg, labels, profiled, masked)),
+    }
 
 
 def run_experiment(params: RunParams) -> RunResult:

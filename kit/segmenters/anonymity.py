@@ -92,6 +92,7 @@ class KAnonSegmenter(Segmenter):
     """
 
     name = "kanon"
+    extra_columns = QUASI_IDENTIFIERS  # generalised in its audience file
     summary = "fine k-means segments; the audience file's labels and quasi-identifiers generalised jointly until every class holds >= k"
     releases = "segment profiles; an audience file whose every (quasi-identifiers + label) class holds >= k"
     feature_set = "aware"
@@ -234,6 +235,9 @@ class ConsentGate(Segmenter):
     releases = property(lambda self: self.estimator.releases)
     targeting = property(lambda self: self.estimator.targeting)
     feature_set = property(lambda self: self.estimator.feature_set)
+    uses_truth = property(lambda self: self.estimator.uses_truth)
+    # What it reads: the estimator's columns, and the consent flag that decides who it may read.
+    extra_columns = property(lambda self: (*self.estimator.extra_columns, "profiling_consent"))
 
     @staticmethod
     def consents(customers: pd.DataFrame) -> np.ndarray:
