@@ -119,6 +119,7 @@ RUN_SPECS: dict[str, Spec] = {
     ),
     "audit_trials": Spec(
         int, 14, "canary membership audit: fits with and without the canary, each (0: no audit)", low=0, high=500
+    ),
     "purpose": Spec(
         str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
     ),
