@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 STUDY ?= studies/default.yaml
 JOBS ?=
 
-.PHONY: setup study test lab bench clean
+.PHONY: setup study test lint lab bench clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,13 @@ study: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q tests --nbval-lax notebooks/experiment.ipynb notebooks/population.ipynb
 
+lint: setup
+	$(VENV)/bin/ruff check kit tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check kit tests benchmarks notebooks
+
+# JupyterLab is in the `lab` dependency group: installed on top of the environment, only here.
 lab: setup
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --inexact --group lab
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup

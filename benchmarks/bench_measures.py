@@ -1,7 +1,7 @@
 """How long do all measurements of a run take on 1,000,000 held-out customers? (goal: <= 15 s)
 
 Builds a population of 2,010,000 customers with half in the historical campaign (so at least
-1,000,000 are held out), fits k-means and targets, then times `kit.experiment.measure` (which
+1,000,000 are held out), fits k-means and targets, then times `kit.pipeline.measure` (which
 also fits and targets the mass and oracle reference points): median of 3 runs, then one more run
 under tracemalloc for the peak memory it allocates, and a one-shot breakdown by stage.
 
@@ -20,7 +20,6 @@ import tracemalloc
 
 import numpy as np
 
-from kit import experiment
 from kit.measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
@@ -35,7 +34,7 @@ from kit.measures import (
     segment_balance,
     truly_helps,
 )
-from kit.params import validate_run
+from kit.run import pipeline, validate_run
 
 GOAL_S = 15.0
 
@@ -55,7 +54,7 @@ def stage_breakdown(params, pop, seg, decisions) -> list[tuple[str, float]]:
     """Time each part of `measure` once, in the order `measure` runs them."""
     hist, hold = pop.history, pop.holdout
     rows = []
-    t, refs = timed(experiment.reference_decisions, params, pop, decisions)
+    t, refs = timed(pipeline.reference_decisions, params, pop, decisions)
     rows.append(("reference policies (mass, oracle: fit + target)", t))
     actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
     t, _ = timed(gain_by_group, hold, actions, np.random.default_rng(0), min_cell=MIN_CELL)
@@ -91,21 +90,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     params = validate_run({"approach": "kmeans", "n_customers": args.customers, "history_share": 0.5, "seed": 0})
-    t_pop, pop = timed(experiment.build_population, params)
-    t_fit, seg = timed(experiment.fit_segmenter, params, pop)
-    t_tgt, (_, decisions) = timed(experiment.target, params, pop, seg)
+    t_pop, pop = timed(pipeline.build_population, params)
+    t_fit, seg = timed(pipeline.fit_segmenter, params, pop)
+    t_tgt, (_, decisions) = timed(pipeline.target, params, pop, seg)
     n_hold = len(pop.holdout)
-    print(f"population {len(pop.customers):,} customers ({n_hold:,} held out): {t_pop:.1f} s; "
-          f"kmeans fit {t_fit:.1f} s; targeting {t_tgt:.1f} s", flush=True)
+    print(
+        f"population {len(pop.customers):,} customers ({n_hold:,} held out): {t_pop:.1f} s; "
+        f"kmeans fit {t_fit:.1f} s; targeting {t_tgt:.1f} s",
+        flush=True,
+    )
 
     times, runs = [], []
     for _ in range(args.repeats):
-        t, (metrics, _) = timed(experiment.measure, params, pop, seg, decisions)
+        t, (metrics, _) = timed(pipeline.measure, params, pop, seg, decisions)
         times.append(t)
         runs.append(metrics)
     identical = all(same(m, runs[0]) for m in runs[1:])
     tracemalloc.start()
-    experiment.measure(params, pop, seg, decisions)
+    pipeline.measure(params, pop, seg, decisions)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     load = os.getloadavg()[0]
@@ -116,8 +118,10 @@ def main(argv=None) -> int:
     print("|---|---|")
     print(f"| held-out customers | {n_hold:,} |")
     print(f"| load average (1 min) at the end; {os.cpu_count()} CPUs | {load:.1f} |")
-    print(f"| measure(): median of {args.repeats} | {statistics.median(times):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)}) |")
+    print(
+        f"| measure(): median of {args.repeats} | {statistics.median(times):.2f} s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in times)}) |"
+    )
     print(f"| goal | <= {GOAL_S:.0f} s: {'met' if statistics.median(times) <= GOAL_S else 'NOT met'} |")
     print(f"| measure(): peak memory allocated (tracemalloc) | {peak / 2**20:,.0f} MiB |")
     print(f"| process peak RSS (population included) | {rss:,.0f} MiB |")

@@ -4,7 +4,7 @@ The trivial notebook has a parameters cell and one cell; both are executed in-pr
 papermill with a fresh kernel each time, so the ratio is what the kit adds to papermill's own cost.
 Target: the kit's run takes at most 1.5 x the trivial notebook's time.
 
-Then the same with warm kernels (`kit.kernels`, what `crmkit run` uses): each run's kernel is forked
+Then the same with warm kernels (`kit.execution.kernels`, what `crmkit run` uses): each run's kernel is forked
 from a zygote that imported the kit once. The first warm run pays for starting the zygote; the
 steady state is what every later run of a study costs. The ratios divide by the trivial
 notebook through plain papermill, as above.
@@ -35,24 +35,37 @@ def main(repeats: int = 3) -> str:
     nbformat.write(trivial, tmp / "trivial.ipynb")
 
     def run_trivial():
-        pm.execute_notebook(str(tmp / "trivial.ipynb"), str(tmp / "t_out.ipynb"), parameters={"x": 2},
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(tmp / "trivial.ipynb"),
+            str(tmp / "t_out.ipynb"),
+            parameters={"x": 2},
+            progress_bar=False,
+            kernel_name="python3",
+        )
 
     def run_kit():
-        pm.execute_notebook(str(ROOT / "notebooks" / "experiment.ipynb"), str(tmp / "k_out.ipynb"),
-                            parameters={"approach": "kmeans", "n_customers": 10_000, "output_dir": str(tmp / "run")},
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "experiment.ipynb"),
+            str(tmp / "k_out.ipynb"),
+            parameters={"approach": "kmeans", "n_customers": 10_000, "output_dir": str(tmp / "run")},
+            progress_bar=False,
+            kernel_name="python3",
+        )
 
     def run_kit_warm():
         kernels.execute_notebook_warm(
-            ROOT / "notebooks" / "experiment.ipynb", tmp / "w_out.ipynb", progress_bar=False,
-            parameters={"approach": "kmeans", "n_customers": 10_000, "output_dir": str(tmp / "wrun")})
+            ROOT / "notebooks" / "experiment.ipynb",
+            tmp / "w_out.ipynb",
+            progress_bar=False,
+            parameters={"approach": "kmeans", "n_customers": 10_000, "output_dir": str(tmp / "wrun")},
+        )
 
     def run_trivial_warm():
-        kernels.execute_notebook_warm(tmp / "trivial.ipynb", tmp / "tw_out.ipynb", parameters={"x": 2},
-                                      progress_bar=False)
+        kernels.execute_notebook_warm(
+            tmp / "trivial.ipynb", tmp / "tw_out.ipynb", parameters={"x": 2}, progress_bar=False
+        )
 
-    from kit import kernels
+    from kit.execution import kernels
 
     run_trivial()  # warm the file cache once, for both
     t_triv, _ = median_time(run_trivial, repeats)
@@ -61,15 +74,19 @@ def main(repeats: int = 3) -> str:
     assert kernels.warm_enabled() and kernels._current is not None, "warm kernels did not start"
     t_warm, _ = median_time(run_kit_warm, repeats)
     t_triv_warm, _ = median_time(run_trivial_warm, repeats)
-    rows = [{"what": "trivial notebook (papermill)", "median s": f"{t_triv:.2f}"},
-            {"what": "experiment notebook, kmeans, 10k customers", "median s": f"{t_kit:.2f}"},
-            {"what": "ratio (target <= 1.5)", "median s": f"{t_kit / t_triv:.2f}"},
-            {"what": "experiment notebook, warm kernel, first run (starts the zygote)", "median s": f"{t_first:.2f}"},
-            {"what": "of which the zygote's imports (once per runner process)",
-             "median s": f"{kernels._current.import_seconds:.2f}"},
-            {"what": "experiment notebook, warm kernel, later runs", "median s": f"{t_warm:.2f}"},
-            {"what": "ratio, warm kernel (target <= 1.5)", "median s": f"{t_warm / t_triv:.2f}"},
-            {"what": "trivial notebook, warm kernel (papermill's own floor)", "median s": f"{t_triv_warm:.2f}"}]
+    rows = [
+        {"what": "trivial notebook (papermill)", "median s": f"{t_triv:.2f}"},
+        {"what": "experiment notebook, kmeans, 10k customers", "median s": f"{t_kit:.2f}"},
+        {"what": "ratio (target <= 1.5)", "median s": f"{t_kit / t_triv:.2f}"},
+        {"what": "experiment notebook, warm kernel, first run (starts the zygote)", "median s": f"{t_first:.2f}"},
+        {
+            "what": "of which the zygote's imports (once per runner process)",
+            "median s": f"{kernels._current.import_seconds:.2f}",
+        },
+        {"what": "experiment notebook, warm kernel, later runs", "median s": f"{t_warm:.2f}"},
+        {"what": "ratio, warm kernel (target <= 1.5)", "median s": f"{t_warm / t_triv:.2f}"},
+        {"what": "trivial notebook, warm kernel (papermill's own floor)", "median s": f"{t_triv_warm:.2f}"},
+    ]
     return "## One run through papermill vs a trivial notebook\n\n" + table(rows, ["what", "median s"])
 
 

@@ -75,18 +75,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(measure_one(args.child, args.seed)))
         return 0
-    print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
-          f"{platform.platform()}; median of {REPEATS} generations, one subprocess per size")
+    print(
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, "
+        f"{platform.platform()}; median of {REPEATS} generations, one subprocess per size"
+    )
     print("load average before (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"{'customers':>10} {'generate s':>11} {'(all runs)':>22} {'peak RSS MiB':>13} {'imports MiB':>12} "
-          f"{'save s':>7} {'load s':>7} {'file MiB':>9}")
+    print(
+        f"{'customers':>10} {'generate s':>11} {'(all runs)':>22} {'peak RSS MiB':>13} {'imports MiB':>12} "
+        f"{'save s':>7} {'load s':>7} {'file MiB':>9}"
+    )
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--seed", str(args.seed)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         runs = " ".join(f"{t:.2f}" for t in r["times"])
-        print(f"{n:>10,} {r['median_s']:>11.2f} {runs:>22} {r['peak_generate_mib']:>13.0f} "
-              f"{r['baseline_mib']:>12.0f} {r['save_s']:>7.2f} {r['load_s']:>7.2f} {r['file_mib']:>9.1f}")
+        print(
+            f"{n:>10,} {r['median_s']:>11.2f} {runs:>22} {r['peak_generate_mib']:>13.0f} "
+            f"{r['baseline_mib']:>12.0f} {r['save_s']:>7.2f} {r['load_s']:>7.2f} {r['file_mib']:>9.1f}"
+        )
     print("load average after (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 

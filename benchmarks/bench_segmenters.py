@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     print(f"python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
-    print(f"fit + predict on the same customers, default parameters; median of {args.repeats} runs; "
-          "peak = tracemalloc peak of one more run")
+    print(
+        f"fit + predict on the same customers, default parameters; median of {args.repeats} runs; "
+        "peak = tracemalloc peak of one more run"
+    )
     failed = 0
     for n in args.sizes:
         t = time.perf_counter()

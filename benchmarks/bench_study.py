@@ -7,7 +7,6 @@ Each repeat runs into a fresh temporary folder, so nothing is resumed. Target: <
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def time_study(study: str, jobs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "kit.cli", "run", study, "--out", tmp, "--jobs", str(jobs)],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "kit.cli", "run", study, "--out", tmp, "--jobs", str(jobs)],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t0
 
 
@@ -36,9 +40,19 @@ def main(study: str = "studies/default.yaml", repeats: int = 1) -> str:
     for jobs in (1, 2):
         times = sorted(time_study(study, jobs) for _ in range(repeats))
         med = times[len(times) // 2]
-        rows.append({"jobs": jobs, "runs": n_runs, "median s": f"{med:.1f}", "s per run": f"{med / n_runs:.2f}",
-                     "repeats": repeats, "target": "<= 180 s" if jobs == 2 else ""})
-    return f"## Study `{study}` end to end\n\n" + table(rows, ["jobs", "runs", "median s", "s per run", "repeats", "target"])
+        rows.append(
+            {
+                "jobs": jobs,
+                "runs": n_runs,
+                "median s": f"{med:.1f}",
+                "s per run": f"{med / n_runs:.2f}",
+                "repeats": repeats,
+                "target": "<= 180 s" if jobs == 2 else "",
+            }
+        )
+    return f"## Study `{study}` end to end\n\n" + table(
+        rows, ["jobs", "runs", "median s", "s per run", "repeats", "target"]
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -20,8 +20,8 @@ ORDER = ["bench_population.py", "bench_segmenters.py", "bench_measures.py", "ben
 def machine() -> str:
     mem = ""
     try:
-        kb = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 1024 ** 2:.0f} GiB RAM"
+        kb = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1024**2:.0f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}, {platform.system()}"
@@ -30,8 +30,10 @@ def machine() -> str:
 def main() -> int:
     scripts = [HERE / s for s in ORDER if (HERE / s).exists()]
     scripts += sorted(p for p in HERE.glob("bench_*.py") if p.name not in ORDER)
-    parts = [f"# Benchmark results\n\nMeasured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.\n"
-             "Rerun with `make bench`.\n"]
+    parts = [
+        f"# Benchmark results\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.\n"
+        "Rerun with `make bench`.\n"
+    ]
     failed = 0
     for s in scripts:
         print(f"running {s.name} ...", file=sys.stderr, flush=True)

@@ -13,7 +13,6 @@ Exit status: 0 success, 1 a run failed or a verification differed, 2 invalid inp
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -32,8 +31,9 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_run(args) -> int:
-    from .report import render_study_report
-    from .runner import OK, run_study
+    from .execution.runner import run_study
+    from .records import OK
+    from .report.html import render_study_report
     from .study import StudyError, load_study
 
     try:
@@ -61,8 +61,8 @@ def _study_of(out: Path, study_path: str | None):
 
 
 def cmd_report(args) -> int:
-    from .report import render_study_report
-    from .runner import collect_results
+    from .execution.runner import collect_results
+    from .report.html import render_study_report
     from .study import StudyError
 
     out = Path(args.dir)
@@ -77,8 +77,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .records import load_metrics
-    from .runner import OK, execute_run, git_revision, read_manifest
+    from .execution.manifests import git_revision
+    from .execution.runner import execute_run
+    from .records import OK, load_metrics, read_manifest
     from .study import StudyError
 
     out = Path(args.dir)
@@ -106,8 +107,10 @@ def cmd_verify(args) -> int:
             after = load_metrics(Path(tmp) / spec.run_id / "metrics.json")["metrics"]
             bad = [k for k in set(before) | set(after) if not _same(before.get(k), after.get(k))]
             differ += bool(bad)
-            print(f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {len(before):>8} {len(bad):>7}"
-                  + (f"  ({', '.join(sorted(bad))})" if bad else ""))
+            print(
+                f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {len(before):>8} {len(bad):>7}"
+                + (f"  ({', '.join(sorted(bad))})" if bad else "")
+            )
     print(f"{len(sample) - differ} of {len(sample)} runs reproduced exactly")
     return 1 if differ else 0
 
@@ -196,8 +199,10 @@ def cmd_validate_population(args) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     c = pop.customers
-    print(f"{args.file}: valid population of {len(c)} customers ({int(c['in_campaign'].sum())} in the campaign), "
-          f"fingerprint {pop.fingerprint()}")
+    print(
+        f"{args.file}: valid population of {len(c)} customers ({int(c['in_campaign'].sum())} in the campaign), "
+        f"fingerprint {pop.fingerprint()}"
+    )
     print("knobs: " + ", ".join(f"{k}={v}" for k, v in pop.knobs.items()))
     return 0
 
@@ -227,12 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_approaches)
 
     pop = sub.add_parser("population", help="write a population (parquet) and its datasheet")
-    from .params import RUN_SPECS  # light: params imports only population's constants
+    from .params import RUN_SPECS  # light: params imports nothing of the kit
 
     for option, name in POPULATION_OPTIONS.items():
         spec = RUN_SPECS[name]
-        pop.add_argument(option, dest=name, metavar=name.upper(), default=None,
-                         help=f"{spec.doc}; {spec.allowed()} (default {spec.default!r})")
+        pop.add_argument(
+            option,
+            dest=name,
+            metavar=name.upper(),
+            default=None,
+            help=f"{spec.doc}; {spec.allowed()} (default {spec.default!r})",
+        )
     pop.add_argument("--out", required=True, help="output parquet file; the datasheet goes beside it (.datasheet.md)")
     pop.set_defaults(func=cmd_population)
 

@@ -9,12 +9,22 @@ study files.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .population import KNOB_RANGES
-
 INF = math.inf
+
+# Documented knob ranges: (low, high, low inclusive, high inclusive).
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "n_customers": (1_000, 10_000_000),
+    "n_segments": (2, 20),
+    "proxy_strength": (0.0, 1.0),
+    "label_bias": (0.0, 1.0),
+    "consent_rate": (0.0, 1.0),
+    "older_share": (0.01, 0.99),
+    "older_fatigue": (0.0, 2.0),
+    "history_share": (0.05, 0.95),
+}
 
 
 class ParameterError(ValueError):
@@ -87,79 +97,19 @@ RUN_SPECS: dict[str, Spec] = {
     "seed": Spec(int, 0, "the one seed every random draw of the run flows from", low=0, high=2**32 - 1),
     "n_customers": _knob("n_customers", int, 20_000, "customers generated (campaign + held-out)"),
     "n_segments": _knob("n_segments", int, 6, "latent segments in the generator's truth"),
-    "proxy_strength": _knob("proxy_strength", float, 0.5, "0: behaviour says nothing of age/gender; 1: it reveals them"),
+    "proxy_strength": _knob(
+        "proxy_strength", float, 0.5, "0: behaviour says nothing of age/gender; 1: it reveals them"
+    ),
     "label_bias": _knob("label_bias", float, 0.0, "share of older customers' campaign responses not recorded"),
     "consent_rate": _knob("consent_rate", float, 0.7, "probability a customer gave profiling consent"),
     "older_share": _knob("older_share", float, 0.25, "share of customers aged 65+"),
     "older_fatigue": _knob("older_fatigue", float, 0.3, "logit drop in older customers' response per recent contact"),
     "history_share": _knob("history_share", float, 0.5, "share of customers in the historical campaign"),
     "budget": Spec(float, 0.5, "share of held-out customers the policy may contact", low=0.0, high=1.0, low_open=True),
-    "older_contact_cap": Spec(int, 3, "older customers with this many contacts in 90 days get no more", low=0, high=100),
-    "min_obs": Spec(int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000),
+    "older_contact_cap": Spec(
+        int, 3, "older customers with this many contacts in 90 days get no more", low=0, high=100
+    ),
+    "min_obs": Spec(
+        int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
+    ),
 }
-
-
-@dataclass
-class RunParams:
-    """A validated run: the approach, its own parameters, and every other run parameter."""
-
-    approach: str
-    approach_params: dict = field(default_factory=dict)
-    values: dict = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
-
-    def population_knobs(self) -> dict:
-        """The keyword arguments of `make_population` for this run."""
-        keys = ("n_customers", "n_segments", "proxy_strength", "label_bias", "consent_rate",
-                "older_share", "older_fatigue", "history_share")
-        return {k: self.values[k] for k in keys}
-
-    def as_dict(self) -> dict:
-        """Flat, JSON-ready record of every resolved parameter."""
-        return {"approach": self.approach, "approach_params": dict(self.approach_params), **self.values}
-
-
-def validate_run(params: dict, where: str = "parameters") -> RunParams:
-    """Check a run's parameters (as papermill injected them) and fill in defaults.
-
-    Unknown names are errors, not warnings: a typo must not silently run the default.
-    """
-    from .segmenters import REGISTRY, approach_specs  # late import: segmenters imports params
-
-    params = dict(params)
-    if "approach" not in params:
-        raise ParameterError(f"{where}.approach", f"missing; expected one of {', '.join(REGISTRY)}")
-    approach = params.pop("approach")
-    if approach not in REGISTRY:
-        raise ParameterError(
-            f"{where}.approach", f"unknown approach {approach!r}; expected one of {', '.join(REGISTRY)}"
-        )
-    approach_params = params.pop("approach_params", None) or {}
-    if not isinstance(approach_params, dict):
-        raise ParameterError(f"{where}.approach_params", f"expected a mapping, got {type(approach_params).__name__}")
-    specs = approach_specs(approach)
-    checked_ap = {}
-    for k, v in approach_params.items():
-        if k not in specs:
-            allowed = ", ".join(specs) if specs else "none"
-            raise ParameterError(f"{where}.approach_params.{k}", f"unknown parameter of approach {approach!r}; allowed: {allowed}")
-        checked_ap[k] = specs[k].check(f"{where}.approach_params.{k}", v)
-    for k, spec in specs.items():
-        checked_ap.setdefault(k, spec.default)
-    values = {}
-    for k, v in params.items():
-        if k not in RUN_SPECS:
-            raise ParameterError(f"{where}.{k}", f"unknown parameter; allowed: approach, approach_params, {', '.join(RUN_SPECS)}")
-        values[k] = RUN_SPECS[k].check(f"{where}.{k}", v)
-    for k, spec in RUN_SPECS.items():
-        values.setdefault(k, spec.default)
-    return RunParams(approach=approach, approach_params=checked_ap, values=values)
-
-
-# Names the experiment notebook declares in its parameters cell (output_dir is bookkeeping).
-PARAMETER_NAMES: tuple[str, ...] = ("approach", "approach_params", *RUN_SPECS)

@@ -1,6 +1,6 @@
 """What a run leaves behind: JSON-safe metric records, atomic writes, versions.
 
-Kept apart from `kit.experiment` so that the runner, the report and the CLI can read and write
+Kept apart from `kit.run` so that the runner, the report and the CLI can read and write
 results without importing the science stack (aif360 alone costs ~2 s at start-up).
 """
 
@@ -10,12 +10,17 @@ import json
 import math
 import os
 import platform
+import secrets
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+
+# A run's status in its manifest.
+OK, FAILED = "ok", "failed"
 
 # Packages whose versions every result records.
 RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "aif360", "papermill", "matplotlib", "pyarrow")
@@ -54,16 +59,28 @@ def from_jsonable(value):
     return value
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside the target, then rename: readers never see half a file."""
+def write_atomic(path: str | Path, data: bytes | Callable[[Path], None]) -> Path:
+    """Write `data` (bytes, or a function that writes a given path) to a temporary name beside the
+    target, then rename: readers never see half a file, and a failure leaves no temporary file.
+
+    The temporary name is hidden, unique and on the same filesystem, so the rename is atomic.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        if callable(data):
+            data(tmp)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def versions() -> dict:
@@ -82,3 +99,11 @@ def load_metrics(path: str | Path) -> dict:
     rec = json.loads(Path(path).read_text())
     rec["metrics"] = from_jsonable(rec["metrics"])
     return rec
+
+
+def read_manifest(run_dir: Path) -> dict | None:
+    """A run's manifest, or None when absent or unreadable (then the run is redone)."""
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None

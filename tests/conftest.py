@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from kit.cli import main
-
 from kit.population import make_population
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,9 +3,10 @@
 One module per axis: `gain` (against the generator's truth, with bootstrap intervals), `privacy`
 (k-anonymity, re-identification, membership and attribute inference), `fairness` (aif360 rates,
 multi-group table, segment balance) and `checks` (ethics checks). Every function takes computed
-arrays or tables and returns plain numbers or tables; `kit.experiment.measure` puts them together.
+arrays or tables and returns plain numbers or tables; `kit.run.pipeline.measure` puts them together.
 """
 
+from ..vocabulary import MIN_CELL
 from .checks import FOUR_FIFTHS, ethics_checks
 from .fairness import (
     FAIRNESS_ATTRS,
@@ -16,7 +17,6 @@ from .fairness import (
     segment_balance,
 )
 from .gain import (
-    GROUPINGS,
     N_BOOT,
     bootstrap_cell_sums,
     customer_values,
@@ -35,21 +35,17 @@ from .privacy import (
     majority_predict,
     membership_inference,
     min_segment_size,
-    release_points,
     reid_rates,
+    release_points,
     unique_share,
     wilson_interval,
 )
 
-# Tables that could be rendered never show a cell of fewer customers than this.
-MIN_CELL = 10
-
 __all__ = [
+    "MIN_CELL",
     "ATTR_INFERENCE_QI",
     "FAIRNESS_ATTRS",
     "FOUR_FIFTHS",
-    "GROUPINGS",
-    "MIN_CELL",
     "N_BOOT",
     "attack_features",
     "attribute_inference",

@@ -40,7 +40,7 @@ def fairness_metrics_many(offered: np.ndarray, helps: np.ndarray, unprivileged: 
     """
     # Imported here, not at module level: segmenters and the study runner import this package for
     # segment_balance and must not pay aif360's ~2 s import at start-up.
-    from .._aif360 import BinaryLabelDataset, ClassificationMetric
+    from ._aif360 import BinaryLabelDataset, ClassificationMetric
 
     cols = {attr: np.asarray(mask, dtype=float) for attr, mask in unprivileged.items()}
     df = pd.DataFrame({**cols, "y": np.asarray(helps, dtype=float)})
@@ -56,9 +56,7 @@ def fairness_metrics_many(offered: np.ndarray, helps: np.ndarray, unprivileged: 
         # The copy shares the very same list, so that comparison is skipped, the others kept.
         same_names = ("instance_names",) if pred.instance_names is truth.instance_names else ()
         with truth.temporarily_ignore(*same_names):
-            m = ClassificationMetric(
-                truth, pred, unprivileged_groups=[{attr: 1.0}], privileged_groups=[{attr: 0.0}]
-            )
+            m = ClassificationMetric(truth, pred, unprivileged_groups=[{attr: 1.0}], privileged_groups=[{attr: 0.0}])
         with np.errstate(divide="ignore", invalid="ignore"):
             out.update(
                 {
@@ -129,4 +127,3 @@ def fairness_table(
         best_tpr = t["offer_rate_if_helps"].max() if len(t) else math.nan
         t["tpr_ratio_vs_best"] = t["offer_rate_if_helps"] / best_tpr if best_tpr > 0 else math.nan
     return t
-

@@ -13,15 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..population import AGE_BANDS, GENDERS, true_net_values
+from ..population import true_net_values
+from ..vocabulary import AGE_BANDS, GENDERS
 
 # Groupings of the per-group gain table: name -> the held-out columns that define a group.
-GROUPINGS: dict[str, tuple[str, ...]] = {
-    "age band": ("age_band",),
-    "gender": ("gender",),
-    "older x gender": ("older", "gender"),
-}
-
 N_BOOT = 200  # bootstrap resamples
 CONFIDENCE = 0.95
 _BLOCK = 10  # resamples drawn at a time (bounds memory: 10 x n float64)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..population import QUASI_IDENTIFIERS
-from ..segmenters import FEATURES, behaviour_features
+from ..features import FEATURES, behaviour_features
+from ..vocabulary import QUASI_IDENTIFIERS
 
 ALPHA = 0.05  # two-sided: 95% confidence intervals
 MIA_MAX_PER_SIDE = 100_000  # members and non-members sampled for the membership attack
@@ -88,7 +88,11 @@ def attack_features(customers: pd.DataFrame) -> pd.DataFrame:
     extra = {"age": customers["age"].to_numpy(dtype=float), "older": customers["older"].to_numpy(dtype=float)}
     for col in QUASI_IDENTIFIERS:
         values = customers[col].astype(str).to_numpy()
-        cats = customers[col].cat.categories if isinstance(customers[col].dtype, pd.CategoricalDtype) else np.unique(values)
+        cats = (
+            customers[col].cat.categories
+            if isinstance(customers[col].dtype, pd.CategoricalDtype)
+            else np.unique(values)
+        )
         for c in cats:
             extra[f"{col}_{c}"] = (values == str(c)).astype(float)
     return pd.concat([feats, pd.DataFrame(extra, index=customers.index)], axis=1)
@@ -172,7 +176,10 @@ def epsilon_lower_bound(fp: int, non_members: int, fn: int, members: int, alpha:
 
 
 def membership_inference(
-    release: dict, members: pd.DataFrame, non_members: pd.DataFrame, rng: np.random.Generator,
+    release: dict,
+    members: pd.DataFrame,
+    non_members: pd.DataFrame,
+    rng: np.random.Generator,
     max_per_side: int = MIA_MAX_PER_SIDE,
 ) -> dict:
     """Distance-to-release membership attack: `mia_advantage` and `mia_epsilon_lb`.
@@ -224,8 +231,9 @@ def wilson_interval(k: int, n: int, alpha: float = ALPHA) -> tuple[float, float]
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def majority_predict(train_keys: np.ndarray, train_y: np.ndarray, test_keys: np.ndarray,
-                     fallback: np.ndarray) -> np.ndarray:
+def majority_predict(
+    train_keys: np.ndarray, train_y: np.ndarray, test_keys: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
     """Predict a binary target for each test row as the majority value among training rows with the same
     key; where the key was never seen in training, or its rows split evenly, use `fallback`."""
     both = np.r_[train_keys, test_keys]
@@ -234,7 +242,7 @@ def majority_predict(train_keys: np.ndarray, train_y: np.ndarray, test_keys: np.
     else:
         keys, inv = np.unique(both, return_inverse=True)
         n_keys = len(keys)
-    tr, te = inv[: len(train_keys)], inv[len(train_keys):]
+    tr, te = inv[: len(train_keys)], inv[len(train_keys) :]
     ones = np.bincount(tr, weights=np.asarray(train_y, dtype=float), minlength=n_keys)
     total = np.bincount(tr, minlength=n_keys).astype(float)
     zeros = total - ones
@@ -245,8 +253,13 @@ def majority_predict(train_keys: np.ndarray, train_y: np.ndarray, test_keys: np.
 
 
 def attribute_inference(
-    train: pd.DataFrame, train_labels: np.ndarray, test: pd.DataFrame, test_labels: np.ndarray,
-    target: str, positive, qi: tuple[str, ...],
+    train: pd.DataFrame,
+    train_labels: np.ndarray,
+    test: pd.DataFrame,
+    test_labels: np.ndarray,
+    target: str,
+    positive,
+    qi: tuple[str, ...],
 ) -> dict:
     """How much the segment label adds to the quasi-identifiers for guessing a protected attribute.
 
@@ -256,8 +269,8 @@ def attribute_inference(
     alone. On the test (held-out) customers, r = accuracy, and the risk as anonymeter defines it
     (Giomi et al. 2023) is lift = (r_attack - r_base) / (1 - r_base); Wilson 95% interval on r_attack.
     """
-    y_tr = (train[target].to_numpy() == positive)
-    y_te = (test[target].to_numpy() == positive)
+    y_tr = train[target].to_numpy() == positive
+    y_te = test[target].to_numpy() == positive
     both = pd.concat([train[list(qi)], test[list(qi)]])
     labels = np.r_[np.asarray(train_labels), np.asarray(test_labels)]
     qi_code = combined_codes(both, qi)

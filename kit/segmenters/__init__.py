@@ -1,9 +1,9 @@
 """Segmentation approaches, in scikit-learn's estimator conventions, behind one registry.
 
-One module per family: `base` (features, profiles, descriptions, the `Segmenter` base class),
-`reference` (mass, oracle), `rules` (rfm, tree), `clustering` (kmeans, gmm, unaware, minimised),
-`private` (dp_kmeans, kanon, consent_only), `fair` (fair_kmeans, fair_targeting). Everything
-public is importable from `kit.segmenters`.
+One module per family: `base` (profiles, descriptions, the `Segmenter` base class), `reference`
+(mass, oracle), `rules` (rfm, tree), `clustering` (kmeans, gmm, unaware, minimised), `dp`
+(dp_kmeans), `anonymity` (kanon, consent_only), `fair` (fair_kmeans, fair_targeting). Feature
+sets live in `kit.features`. Everything public is importable from `kit.segmenters`.
 """
 
 from __future__ import annotations
@@ -11,25 +11,16 @@ from __future__ import annotations
 import inspect
 
 from ..params import ParameterError, Spec
-from .base import (
-    DEMOGRAPHIC,
-    FEATURE_BOUNDS,
-    FEATURE_SET_DOCS,
-    FEATURE_SETS,
-    FEATURES,
-    MAX_FIT_SAMPLES,
-    Segmenter,
-    behaviour_features,
-    demographic_features,
-    describe_segments,
-    feature_table,
-    segment_profiles,
-)
+from .anonymity import ConsentOnlySegmenter, KAnonSegmenter
+from .base import MAX_FIT_SAMPLES, Segmenter, describe_segments, segment_profiles
 from .clustering import GMMSegmenter, KMeansSegmenter, MinimisedSegmenter, UnawareSegmenter
+from .dp import DPKMeansSegmenter, budget_ledger, dp_lloyd
 from .fair import FairKMeansSegmenter, FairTargetingSegmenter
-from .private import ConsentOnlySegmenter, DPKMeansSegmenter, KAnonSegmenter, budget_ledger, dp_lloyd
 from .reference import MassSegmenter, OracleSegmenter
 from .rules import RFMSegmenter, TreeSegmenter
+
+MSG_UNKNOWN_APPROACH = "unknown approach {approach!r}; expected one of {allowed}"
+MSG_UNKNOWN_APPROACH_PARAM = "unknown parameter of approach {approach!r}; allowed: {allowed}"
 
 REGISTRY: dict[str, type[Segmenter]] = {
     cls.name: cls
@@ -58,46 +49,53 @@ def approach_specs(approach: str) -> dict[str, Spec]:
 
 def approach_features(approach: str) -> str:
     """Which of the firm's columns an approach reads, in words (for listings and the README)."""
-    cls = REGISTRY[approach]
-    if cls is MassSegmenter:
-        return "no personal data"
-    if cls is OracleSegmenter:
-        return "the generator's truth (reference only)"
-    if cls is RFMSegmenter:
-        return "recency, frequency, monetary"
-    if cls is DPKMeansSegmenter:
-        return f"{FEATURE_SET_DOCS[cls.feature_set]} (parameter feature_set), clipped into declared bounds"
-    text = FEATURE_SET_DOCS[cls.feature_set]
-    if cls is TreeSegmenter:
-        text += "; the campaign's actions and booked values"
-    if cls is ConsentOnlySegmenter:
-        text += "; customers with profiling consent only"
-    if cls is FairKMeansSegmenter:
-        text += "; the protected attribute, to balance segments"
-    if cls is FairTargetingSegmenter:
-        text += "; the protected attribute, to equalise offer rates"
-    return text
+    return REGISTRY[approach].reads()
+
+
+def check_approach(approach, where: str = "approach") -> None:
+    """An approach name must be registered; the error names the allowed ones."""
+    if approach not in REGISTRY:
+        raise ParameterError(where, MSG_UNKNOWN_APPROACH.format(approach=approach, allowed=", ".join(REGISTRY)))
+
+
+def check_approach_params(approach: str, params: dict, where: str = "approach_params") -> dict:
+    """Check an approach's own parameters (unknown names, types, ranges) and fill in defaults.
+
+    The one validation path for approach parameters: runs, study files and `make_segmenter` use it.
+    """
+    check_approach(approach)
+    specs = REGISTRY[approach].param_specs
+    checked = {}
+    for k, v in params.items():
+        if k not in specs:
+            allowed = ", ".join(specs) if specs else "none"
+            raise ParameterError(f"{where}.{k}", MSG_UNKNOWN_APPROACH_PARAM.format(approach=approach, allowed=allowed))
+        checked[k] = specs[k].check(f"{where}.{k}", v)
+    for k, spec in specs.items():
+        checked.setdefault(k, spec.default)
+    return checked
 
 
 def make_segmenter(approach: str, random_state: int | None = None, **params) -> Segmenter:
     """Build a segmenter by registry name; unknown names and parameters are named in the error."""
-    if approach not in REGISTRY:
-        raise ParameterError("approach", f"unknown approach {approach!r}; expected one of {', '.join(REGISTRY)}")
+    check_approach_params(approach, params)
     cls = REGISTRY[approach]
-    specs = cls.param_specs
-    for k, v in params.items():
-        if k not in specs:
-            allowed = ", ".join(specs) if specs else "none"
-            raise ParameterError(f"approach_params.{k}", f"unknown parameter of approach {approach!r}; allowed: {allowed}")
-        specs[k].check(f"approach_params.{k}", v)
     if "random_state" in inspect.signature(cls).parameters:
         params["random_state"] = random_state
     return cls(**params)
 
 
 __all__ = [
-    "REGISTRY", "approach_specs", "approach_features", "make_segmenter", "Segmenter", "FEATURES", "DEMOGRAPHIC",
-    "FEATURE_SETS", "FEATURE_SET_DOCS", "FEATURE_BOUNDS", "MAX_FIT_SAMPLES", "behaviour_features",
-    "demographic_features", "feature_table", "describe_segments", "segment_profiles", "budget_ledger", "dp_lloyd",
+    "REGISTRY",
+    "approach_specs",
+    "approach_features",
+    "make_segmenter",
+    "check_approach_params",
+    "Segmenter",
+    "MAX_FIT_SAMPLES",
+    "describe_segments",
+    "segment_profiles",
+    "budget_ledger",
+    "dp_lloyd",
     *(cls.__name__ for cls in REGISTRY.values()),
 ]

@@ -11,14 +11,7 @@ Every segmenter:
   private), which customers it profiled with personal data (``profiled``), and a
   plain-language description of each segment (``descriptions_``).
 
-Feature sets (`FEATURE_SETS`) say which of the firm's columns an approach reads:
-- ``behaviour``: the 14 behaviour features (`FEATURES`: RFM and tenure as logs, category
-  affinities, engagement, recent contacts, preferred channel one-hot);
-- ``aware``: behaviour plus age, gender and income band, as a naive firm would use everything it
-  holds (kmeans, gmm, tree, kanon, dp_kmeans, consent_only, fair_kmeans, fair_targeting);
-- ``unaware``: behaviour plus income band: the protected attributes (age, gender) dropped, so only
-  their proxies remain (unaware);
-- ``minimal``: recency, frequency, monetary value and engagement only (minimised).
+Feature sets and their tables live in `kit.features`.
 """
 
 from __future__ import annotations
@@ -33,55 +26,9 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from ..features import FEATURE_SET_DOCS, feature_table
 from ..params import ParameterError, Spec
-from ..population import BEHAVIOUR, CATEGORIES, CHANNELS, INCOME_BANDS
-from ..targeting import Policy
-
-# Numeric behaviour features, derived from the behaviour columns (never protected attributes).
-FEATURES: tuple[str, ...] = (
-    "log_recency",
-    "log_frequency",
-    "log_monetary",
-    "log_tenure",
-    *(f"aff_{c}" for c in CATEGORIES),
-    "engagement",
-    "contacts_90d",
-    *(f"channel_{c}" for c in CHANNELS),
-)
-
-# Demographic features: age in years, gender as one indicator, income band as its rank 0..4.
-DEMOGRAPHIC: tuple[str, ...] = ("age", "gender_female", "income_band")
-PROTECTED_FEATURES: tuple[str, ...] = ("age", "gender_female")
-
-FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    "behaviour": FEATURES,
-    "aware": (*FEATURES, *DEMOGRAPHIC),
-    "unaware": (*FEATURES, *(f for f in DEMOGRAPHIC if f not in PROTECTED_FEATURES)),
-    "minimal": ("log_recency", "log_frequency", "log_monetary", "engagement"),
-}
-
-FEATURE_SET_DOCS: dict[str, str] = {
-    "behaviour": "behaviour only (RFM, tenure, affinities, engagement, contacts, channel)",
-    "aware": "behaviour + age, gender, income band",
-    "unaware": "behaviour + income band (age and gender dropped)",
-    "minimal": "recency, frequency, monetary, engagement",
-}
-
-# Declared bounds of every feature in its natural units (domain knowledge, not read from data):
-# differential privacy clips into them; anything outside is set to the nearest bound.
-FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
-    "log_recency": (0.0, math.log1p(730.0)),  # up to two years since the last purchase
-    "log_frequency": (0.0, math.log1p(40.0)),  # up to 40 purchases a year
-    "log_monetary": (math.log1p(1.0), math.log1p(2000.0)),  # 1 to 2000 per purchase
-    "log_tenure": (0.0, math.log1p(480.0)),  # up to 40 years as a customer
-    **{f"aff_{c}": (0.0, 1.0) for c in CATEGORIES},
-    "engagement": (0.0, 1.0),
-    "contacts_90d": (0.0, 12.0),
-    **{f"channel_{c}": (0.0, 1.0) for c in CHANNELS},
-    "age": (18.0, 100.0),
-    "gender_female": (0.0, 1.0),
-    "income_band": (0.0, float(len(INCOME_BANDS) - 1)),
-}
+from ..vocabulary import CATEGORIES, CHANNELS
 
 # Plain words for a feature being high / low, used in segment descriptions.
 WORDS: dict[str, tuple[str, str]] = {
@@ -103,61 +50,6 @@ WORDS: dict[str, tuple[str, str]] = {
 MAX_FIT_SAMPLES = 200_000
 
 
-def behaviour_features(customers: pd.DataFrame) -> pd.DataFrame:
-    """The numeric behaviour features (logs of skewed counts, channel one-hot); never protected attributes."""
-    missing = [c for c in BEHAVIOUR if c not in customers.columns]
-    if missing:
-        raise KeyError(f"behaviour columns missing: {', '.join(missing)}")
-    cols = {
-        "log_recency": np.log1p(customers["recency_days"].to_numpy(dtype=float)),
-        "log_frequency": np.log1p(customers["frequency"].to_numpy(dtype=float)),
-        "log_monetary": np.log1p(customers["monetary"].to_numpy(dtype=float)),
-        "log_tenure": np.log1p(customers["tenure_months"].to_numpy(dtype=float)),
-    }
-    for c in CATEGORIES:
-        cols[f"aff_{c}"] = customers[f"aff_{c}"].to_numpy(dtype=float)
-    cols["engagement"] = customers["engagement"].to_numpy(dtype=float)
-    cols["contacts_90d"] = customers["contacts_90d"].to_numpy(dtype=float)
-    ch = _codes(customers["channel"], CHANNELS)
-    for j, c in enumerate(CHANNELS):
-        cols[f"channel_{c}"] = (ch == j).astype(float)
-    return pd.DataFrame(cols, index=customers.index)
-
-
-def demographic_features(customers: pd.DataFrame) -> pd.DataFrame:
-    """Age in years, a women indicator, and income band as its rank (0 = low .. 4 = high)."""
-    return pd.DataFrame(
-        {
-            "age": customers["age"].to_numpy(dtype=float),
-            "gender_female": (_codes(customers["gender"], ("female", "male")) == 0).astype(float),
-            "income_band": _codes(customers["income_band"], INCOME_BANDS).astype(float),
-        },
-        index=customers.index,
-    )
-
-
-def _codes(col: pd.Series, categories) -> np.ndarray:
-    """Integer code of each value in `categories` order (fast path for matching categoricals)."""
-    if isinstance(col.dtype, pd.CategoricalDtype) and tuple(col.cat.categories) == tuple(categories):
-        return col.cat.codes.to_numpy()
-    values = col.astype(str).to_numpy()
-    out = np.full(len(values), -1, dtype=np.int64)
-    for j, c in enumerate(categories):
-        out[values == c] = j
-    return out
-
-
-def feature_table(customers: pd.DataFrame, feature_set: str) -> pd.DataFrame:
-    """The numeric feature table of a named feature set (see `FEATURE_SETS`)."""
-    if feature_set not in FEATURE_SETS:
-        raise ParameterError("feature_set", f"unknown feature set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}")
-    cols = FEATURE_SETS[feature_set]
-    table = behaviour_features(customers)
-    if any(c in DEMOGRAPHIC for c in cols):
-        table = pd.concat([table, demographic_features(customers)], axis=1)
-    return table[list(cols)]
-
-
 def segment_means(features: pd.DataFrame, labels: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-segment sizes and feature means (nan for empty segments), with bincount (fast at 1M rows)."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -171,8 +63,15 @@ def segment_means(features: pd.DataFrame, labels: np.ndarray, n_segments: int) -
     return sizes, means
 
 
-def describe_profile(means: np.ndarray, sizes: np.ndarray, overall: np.ndarray, scale: np.ndarray,
-                     names: list[str], top: int = 3, total: float | None = None) -> dict[int, str]:
+def describe_profile(
+    means: np.ndarray,
+    sizes: np.ndarray,
+    overall: np.ndarray,
+    scale: np.ndarray,
+    names: list[str],
+    top: int = 3,
+    total: float | None = None,
+) -> dict[int, str]:
     """One sentence per segment from its profile: its share of customers and the traits that set it apart.
 
     A trait sets a segment apart when its segment mean is far from the overall mean, in units of
@@ -227,6 +126,16 @@ class Segmenter(BaseEstimator):
     param_specs: ClassVar[dict[str, Spec]] = {}
     uses_truth: ClassVar[bool] = False
     feature_set: ClassVar[str] = "behaviour"
+    # Which policy the targeting stage applies: "budget" (the shared policy) or "parity" (the shared
+    # policy post-processed for offer-rate parity; the approach then has parity_target and protected).
+    targeting: ClassVar[str] = "budget"
+    # What the approach reads beyond its feature set, in words (listings and the README).
+    reads_extra: ClassVar[str] = ""
+
+    @classmethod
+    def reads(cls) -> str:
+        """Which of the firm's columns the approach reads, in words."""
+        return FEATURE_SET_DOCS[cls.feature_set] + (f"; {cls.reads_extra}" if cls.reads_extra else "")
 
     def _check_params(self) -> None:
         for k, spec in self.param_specs.items():
@@ -239,7 +148,7 @@ class Segmenter(BaseEstimator):
         """The feature table this approach reads (same columns as its centroids and profiles)."""
         return feature_table(customers, self.feature_set)
 
-    def fit(self, customers: pd.DataFrame, y=None) -> "Segmenter":
+    def fit(self, customers: pd.DataFrame, y=None) -> Segmenter:
         """Fit on the campaign customers' firm data; sets labels_, n_segments_, descriptions_, release_.
 
         Runs single-threaded (OpenMP and BLAS): a study runs one run per core, and on a busy machine
@@ -249,7 +158,7 @@ class Segmenter(BaseEstimator):
         with threadpool_limits(limits=1):
             return self._fit_all(customers)
 
-    def _fit_all(self, customers: pd.DataFrame) -> "Segmenter":
+    def _fit_all(self, customers: pd.DataFrame) -> Segmenter:
         self._check_params()
         if len(customers) == 0:
             raise ValueError(f"{self.name}: cannot fit on zero customers")
@@ -280,11 +189,6 @@ class Segmenter(BaseEstimator):
     def mass_segments_(self) -> tuple[int, ...]:
         """Segments the policy must give the mass treatment (the one-segment estimate): none by default."""
         return ()
-
-    def postprocess_decisions(self, decisions: pd.DataFrame, values: np.ndarray, customers: pd.DataFrame,
-                              policy: Policy, rng: np.random.Generator) -> pd.DataFrame:
-        """Hook for approaches that change the policy, not the segments (fair_targeting): identity here."""
-        return decisions
 
     def _count_segments(self, labels: np.ndarray) -> int:
         return int(labels.max()) + 1 if len(labels) else 1
@@ -318,17 +222,17 @@ class KMeansCore:
         self.n_init = n_init
         self.random_state = random_state
 
-    def fit(self, x: np.ndarray) -> "KMeansCore":
+    def fit(self, x: np.ndarray) -> KMeansCore:
         rows = fit_sample(len(x), self.random_state)
-        self.scaler = StandardScaler().fit(x[rows])
-        self.kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state).fit(
-            self.scaler.transform(x[rows])
+        self.scaler_ = StandardScaler().fit(x[rows])
+        self.kmeans_ = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state).fit(
+            self.scaler_.transform(x[rows])
         )
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.kmeans.predict(self.scaler.transform(x))
+        return self.kmeans_.predict(self.scaler_.transform(x))
 
     def centroids(self) -> np.ndarray:
         """Cluster centres in the features' natural units."""
-        return self.scaler.inverse_transform(self.kmeans.cluster_centers_)
+        return self.scaler_.inverse_transform(self.kmeans_.cluster_centers_)

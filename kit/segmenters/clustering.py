@@ -11,7 +11,6 @@ They differ only in which of the firm's columns they read (`FEATURE_SETS`):
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
@@ -86,12 +85,15 @@ class GMMSegmenter(Segmenter):
     feature_set = "aware"
     param_specs = {
         "n_components": Spec(int, 6, "number of mixture components (segments)", low=1, high=50),
-        "covariance_type": Spec(str, "diag", "shape of each component's covariance", choices=("diag", "full", "spherical")),
+        "covariance_type": Spec(
+            str, "diag", "shape of each component's covariance", choices=("diag", "full", "spherical")
+        ),
         "max_iter": Spec(int, 100, "EM iterations at most", low=1, high=1000),
     }
 
-    def __init__(self, n_components: int = 6, covariance_type: str = "diag", max_iter: int = 100,
-                 random_state: int | None = None):
+    def __init__(
+        self, n_components: int = 6, covariance_type: str = "diag", max_iter: int = 100, random_state: int | None = None
+    ):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.max_iter = max_iter
@@ -102,9 +104,12 @@ class GMMSegmenter(Segmenter):
         x = feats.to_numpy()[fit_sample(len(feats), self.random_state)]
         self.scaler_ = StandardScaler().fit(x)
         self.gmm_ = GaussianMixture(
-            self.n_components, covariance_type=self.covariance_type, max_iter=self.max_iter,
+            self.n_components,
+            covariance_type=self.covariance_type,
+            max_iter=self.max_iter,
             # The channel one-hot columns sum to 1, so covariances are singular without some regularisation.
-            reg_covar=1e-4, random_state=self.random_state,
+            reg_covar=1e-4,
+            random_state=self.random_state,
         ).fit(self.scaler_.transform(x))
         return self
 

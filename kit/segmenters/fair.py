@@ -7,24 +7,21 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from ..measures import segment_balance
+from ..features import group_mask, group_mask_from_features
+from ..measures.fairness import segment_balance
 from ..params import Spec
-from ..targeting import Policy, parity_decisions
 from .base import Segmenter, check_enough, describe_segments, fit_sample, segment_profiles
 from .clustering import N_CLUSTERS, N_INIT, KMeansSegmenter
 
-PROTECTED = Spec(str, "older", "protected attribute whose groups are balanced: older (65+ vs younger) or gender (women vs men)",
-                 choices=("older", "gender"))
+PROTECTED = Spec(
+    str,
+    "older",
+    "protected attribute whose groups are balanced: older (65+ vs younger) or gender (women vs men)",
+    choices=("older", "gender"),
+)
 GROUP_NAMES = {"older": ("aged 65+", "under 65"), "gender": ("women", "men")}
 # Fair k-means fits on at most this many customers (its constrained assignment is the slow part).
 FAIR_MAX_FIT_SAMPLES = 50_000
-
-
-def group_mask(customers: pd.DataFrame, protected: str) -> np.ndarray:
-    """True for the protected attribute's first group: older customers (65+), or women."""
-    if protected == "older":
-        return customers["older"].to_numpy(dtype=bool)
-    return (customers["gender"].astype(str) == "female").to_numpy()
 
 
 def squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -90,8 +87,9 @@ def _top2(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return val[:, 0].copy(), val[:, 1].copy(), idx[:, 0].copy(), idx[:, 1].copy()
 
 
-def quota_prices(dist: np.ndarray, quotas: np.ndarray, prices: np.ndarray | None = None,
-                 max_sweeps: int = 300) -> np.ndarray:
+def quota_prices(
+    dist: np.ndarray, quotas: np.ndarray, prices: np.ndarray | None = None, max_sweeps: int = 300
+) -> np.ndarray:
     """Per-cluster prices so that assigning each row to argmin(dist + prices) fills every cluster's quota.
 
     The dual of the transport problem "send each row to one cluster, cluster c takes quotas[c]
@@ -149,20 +147,34 @@ class FairKMeansSegmenter(Segmenter):
     """
 
     name = "fair_kmeans"
+    reads_extra = "the protected attribute, to balance segments"
     summary = "k-means with every segment balanced on a protected attribute (balance-constrained assignment)"
     releases = "centroids (natural units) and segment profiles"
     feature_set = "aware"
     param_specs = {
         "n_clusters": N_CLUSTERS,
-        "balance_target": Spec(float, 0.9, "required balance of every segment, as a share of the population's",
-                               low=0.0, high=1.0, low_open=True),
+        "balance_target": Spec(
+            float,
+            0.9,
+            "required balance of every segment, as a share of the population's",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        ),
         "protected": PROTECTED,
         "n_init": N_INIT,
         "max_iter": Spec(int, 10, "constrained Lloyd iterations at most", low=1, high=100),
     }
 
-    def __init__(self, n_clusters: int = 6, balance_target: float = 0.9, protected: str = "older", n_init: int = 4,
-                 max_iter: int = 10, random_state: int | None = None):
+    def __init__(
+        self,
+        n_clusters: int = 6,
+        balance_target: float = 0.9,
+        protected: str = "older",
+        n_init: int = 4,
+        max_iter: int = 10,
+        random_state: int | None = None,
+    ):
         self.n_clusters = n_clusters
         self.balance_target = balance_target
         self.protected = protected
@@ -203,8 +215,9 @@ class FairKMeansSegmenter(Segmenter):
         return self
 
     @staticmethod
-    def _assign(x: np.ndarray, g: np.ndarray, centres: np.ndarray, n_in: int, beta: float, prices: dict,
-                sweeps: int) -> np.ndarray:
+    def _assign(
+        x: np.ndarray, g: np.ndarray, centres: np.ndarray, n_in: int, beta: float, prices: dict, sweeps: int
+    ) -> np.ndarray:
         """One balance-constrained assignment at fixed centres; updates `prices` in place (warm start)."""
         k = len(centres)
         dist = squared_distances(x, centres)
@@ -244,38 +257,36 @@ class FairKMeansSegmenter(Segmenter):
         }
 
 
-def group_mask_from_features(feats: pd.DataFrame, protected: str) -> np.ndarray:
-    """The protected group, read from the aware feature table (age >= 65, or the women indicator)."""
-    if protected == "older":
-        return feats["age"].to_numpy() >= 65
-    return feats["gender_female"].to_numpy() > 0.5
-
-
 class FairTargetingSegmenter(KMeansSegmenter):
     """k-means segments as `kmeans`; the policy is post-processed for offer-rate parity between groups.
 
-    The segments are unchanged; `postprocess_decisions` re-chooses who is contacted so that the
-    lower of the two groups' offer rates is at least `parity_target` x the higher, within the same
-    contact budget, at the least loss of estimated lift (`kit.targeting.parity_decisions`).
+    The segments are unchanged: this approach is `kmeans` plus the parity policy. The targeting
+    stage (`kit.targeting.decide`) sees ``targeting = "parity"`` and re-chooses who is contacted so
+    that the lower of the two groups' offer rates is at least `parity_target` x the higher, within
+    the same contact budget, at the least loss of estimated lift (`kit.targeting.parity_decisions`).
     """
 
     name = "fair_targeting"
+    reads_extra = "the protected attribute, to equalise offer rates"
+    targeting = "parity"
     summary = "k-means segments; targeting post-processed so offer rates across groups meet a parity target"
     param_specs = {
         "n_clusters": N_CLUSTERS,
         "n_init": N_INIT,
-        "parity_target": Spec(float, 0.8, "lower group offer rate / higher, at least", low=0.0, high=1.0, low_open=True),
+        "parity_target": Spec(
+            float, 0.8, "lower group offer rate / higher, at least", low=0.0, high=1.0, low_open=True
+        ),
         "protected": PROTECTED,
     }
 
-    def __init__(self, n_clusters: int = 6, n_init: int = 4, parity_target: float = 0.8, protected: str = "older",
-                 random_state: int | None = None):
+    def __init__(
+        self,
+        n_clusters: int = 6,
+        n_init: int = 4,
+        parity_target: float = 0.8,
+        protected: str = "older",
+        random_state: int | None = None,
+    ):
         super().__init__(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
         self.parity_target = parity_target
         self.protected = protected
-
-    def postprocess_decisions(self, decisions: pd.DataFrame, values: np.ndarray, customers: pd.DataFrame,
-                              policy: Policy, rng: np.random.Generator) -> pd.DataFrame:
-        return parity_decisions(values, customers, policy, group_mask(customers, self.protected),
-                                float(self.parity_target), rng, before=decisions)
-

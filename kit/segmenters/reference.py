@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..population import ACTIONS, true_net_values
+from ..population import true_net_values
+from ..vocabulary import ACTIONS
 from .base import Segmenter, segment_profiles
 
 
@@ -13,6 +14,11 @@ class MassSegmenter(Segmenter):
     """No personalisation: one segment, no personal data used. The lower reference point."""
 
     name = "mass"
+
+    @classmethod
+    def reads(cls) -> str:
+        return "no personal data"
+
     summary = "no personalisation: everyone in one segment, no personal data used"
     releases = "the number of customers"
 
@@ -46,6 +52,11 @@ class OracleSegmenter(Segmenter):
     """
 
     name = "oracle"
+
+    @classmethod
+    def reads(cls) -> str:
+        return "the generator's truth (reference only)"
+
     summary = "reference: each customer's truly best action (reads the truth; not feasible in practice)"
     releases = "segment profiles of behaviour (size and feature means)"
     uses_truth = True

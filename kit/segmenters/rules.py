@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.tree import DecisionTreeRegressor
 
 from ..params import Spec
-from ..population import ACTION_COST, ACTIONS, CATEGORIES, INCOME_BANDS
+from ..vocabulary import ACTION_COST, ACTIONS, CATEGORIES, INCOME_BANDS
 from .base import Segmenter, fit_sample, segment_profiles
 
 RFM_COLUMNS = ("recency_days", "frequency", "monetary")
@@ -35,6 +35,11 @@ class RFMSegmenter(Segmenter):
     """
 
     name = "rfm"
+
+    @classmethod
+    def reads(cls) -> str:
+        return "recency, frequency, monetary"
+
     summary = "classic RFM rules: recency, frequency and monetary value each cut at campaign quantiles"
     releases = "the quantile edges (rules) and segment profiles of recency, frequency, monetary"
     param_specs = {"n_bins": Spec(int, 3, "quantile bins per score (segments = n_bins cubed)", low=2, high=5)}
@@ -79,8 +84,11 @@ class RFMSegmenter(Segmenter):
         j = (b - 1 - score) if column == "recency_days" else score  # bin index on the raw scale
         lo = None if j == 0 else e[j - 1]
         hi = None if j == b - 1 else e[j]
-        unit = {"recency_days": "last purchase {} days ago", "frequency": "{} purchases a year",
-                "monetary": "spend {} per purchase"}[column]
+        unit = {
+            "recency_days": "last purchase {} days ago",
+            "frequency": "{} purchases a year",
+            "monetary": "spend {} per purchase",
+        }[column]
         fmt = _money if column == "monetary" else _number
         if lo is None:
             span = f"under {fmt(hi)}"
@@ -113,13 +121,18 @@ class RFMSegmenter(Segmenter):
         for s in range(self.n_segments_):
             r, f, m = self._cell(s)
             head = f"{self._name(r, f)} (R{r + 1} F{f + 1} M{m + 1})"
-            share = f"{100 * sizes[s] / len(labels):.0f}% of customers" if sizes[s] else "empty segment (no customers assigned)"
+            share = (
+                f"{100 * sizes[s] / len(labels):.0f}% of customers"
+                if sizes[s]
+                else "empty segment (no customers assigned)"
+            )
             out[s] = f"{head}: {self.rule(s)}; {share}."
         return out
 
     def _release(self, feats, labels):
         rules = pd.DataFrame(
-            {"rule": [self.rule(s) for s in range(self.n_segments_)]}, index=pd.RangeIndex(self.n_segments_, name="segment")
+            {"rule": [self.rule(s) for s in range(self.n_segments_)]},
+            index=pd.RangeIndex(self.n_segments_, name="segment"),
         )
         edges = pd.DataFrame(self.edges_, index=[f"q{i}/{self.n_bins}" for i in range(1, self.n_bins)])
         return {"rules": rules, "edges": edges, "profiles": segment_profiles(feats, labels, self.n_segments_)}
@@ -175,13 +188,15 @@ class TreeSegmenter(Segmenter):
     """
 
     name = "tree"
+    reads_extra = "the campaign's actions and booked values"
     summary = "shallow decision tree on the campaign's responses (interpretable rules on behaviour and demographics)"
     releases = "the tree's rules (one per segment) and segment profiles"
     feature_set = "aware"
     param_specs = {
         "max_depth": Spec(int, 3, "depth of the tree (at most 2**max_depth segments)", low=1, high=6),
-        "min_leaf_share": Spec(float, 0.05, "smallest segment, as a share of the campaign customers", low=0.0,
-                               high=0.5, low_open=True),
+        "min_leaf_share": Spec(
+            float, 0.05, "smallest segment, as a share of the campaign customers", low=0.0, high=0.5, low_open=True
+        ),
     }
 
     def __init__(self, max_depth: int = 3, min_leaf_share: float = 0.05, random_state: int | None = None):
@@ -250,4 +265,3 @@ class TreeSegmenter(Segmenter):
     def _release(self, feats, labels):
         rules = pd.DataFrame({"rule": self.rules_}, index=pd.RangeIndex(self.n_segments_, name="segment"))
         return {"rules": rules, "profiles": segment_profiles(feats, labels, self.n_segments_)}
-

@@ -1,0 +1,141 @@
+"""Feature sets: which of the firm's columns an approach reads, as numeric tables, with declared bounds.
+
+Used by the segmenters (what they fit on), the privacy measurements (what an attacker compares
+with a release) and the proxy measurements (what behaviour reveals).
+
+Feature sets (`FEATURE_SETS`):
+- ``behaviour``: the 14 behaviour features (`FEATURES`: RFM and tenure as logs, category
+  affinities, engagement, recent contacts, preferred channel one-hot);
+- ``aware``: behaviour plus age, gender and income band, as a naive firm would use everything it
+  holds (kmeans, gmm, tree, kanon, dp_kmeans, fair_kmeans, fair_targeting);
+- ``unaware``: behaviour plus income band: the protected attributes (age, gender) dropped, so only
+  their proxies remain (unaware);
+- ``minimal``: recency, frequency, monetary value and engagement only (minimised).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .params import ParameterError
+from .vocabulary import BEHAVIOUR, CATEGORIES, CHANNELS, INCOME_BANDS, OLDER_AGE
+
+# Numeric behaviour features, derived from the behaviour columns (never protected attributes).
+FEATURES: tuple[str, ...] = (
+    "log_recency",
+    "log_frequency",
+    "log_monetary",
+    "log_tenure",
+    *(f"aff_{c}" for c in CATEGORIES),
+    "engagement",
+    "contacts_90d",
+    *(f"channel_{c}" for c in CHANNELS),
+)
+
+# Demographic features: age in years, gender as one indicator, income band as its rank 0..4.
+DEMOGRAPHIC: tuple[str, ...] = ("age", "gender_female", "income_band")
+PROTECTED_FEATURES: tuple[str, ...] = ("age", "gender_female")
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "behaviour": FEATURES,
+    "aware": (*FEATURES, *DEMOGRAPHIC),
+    "unaware": (*FEATURES, *(f for f in DEMOGRAPHIC if f not in PROTECTED_FEATURES)),
+    "minimal": ("log_recency", "log_frequency", "log_monetary", "engagement"),
+}
+
+FEATURE_SET_DOCS: dict[str, str] = {
+    "behaviour": "behaviour only (RFM, tenure, affinities, engagement, contacts, channel)",
+    "aware": "behaviour + age, gender, income band",
+    "unaware": "behaviour + income band (age and gender dropped)",
+    "minimal": "recency, frequency, monetary, engagement",
+}
+
+# Declared bounds of every feature in its natural units (domain knowledge, not read from data):
+# differential privacy clips into them; anything outside is set to the nearest bound.
+FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
+    "log_recency": (0.0, math.log1p(730.0)),  # up to two years since the last purchase
+    "log_frequency": (0.0, math.log1p(40.0)),  # up to 40 purchases a year
+    "log_monetary": (math.log1p(1.0), math.log1p(2000.0)),  # 1 to 2000 per purchase
+    "log_tenure": (0.0, math.log1p(480.0)),  # up to 40 years as a customer
+    **{f"aff_{c}": (0.0, 1.0) for c in CATEGORIES},
+    "engagement": (0.0, 1.0),
+    "contacts_90d": (0.0, 12.0),
+    **{f"channel_{c}": (0.0, 1.0) for c in CHANNELS},
+    "age": (18.0, 100.0),
+    "gender_female": (0.0, 1.0),
+    "income_band": (0.0, float(len(INCOME_BANDS) - 1)),
+}
+
+
+def behaviour_features(customers: pd.DataFrame) -> pd.DataFrame:
+    """The numeric behaviour features (logs of skewed counts, channel one-hot); never protected attributes."""
+    missing = [c for c in BEHAVIOUR if c not in customers.columns]
+    if missing:
+        raise KeyError(f"behaviour columns missing: {', '.join(missing)}")
+    cols = {
+        "log_recency": np.log1p(customers["recency_days"].to_numpy(dtype=float)),
+        "log_frequency": np.log1p(customers["frequency"].to_numpy(dtype=float)),
+        "log_monetary": np.log1p(customers["monetary"].to_numpy(dtype=float)),
+        "log_tenure": np.log1p(customers["tenure_months"].to_numpy(dtype=float)),
+    }
+    for c in CATEGORIES:
+        cols[f"aff_{c}"] = customers[f"aff_{c}"].to_numpy(dtype=float)
+    cols["engagement"] = customers["engagement"].to_numpy(dtype=float)
+    cols["contacts_90d"] = customers["contacts_90d"].to_numpy(dtype=float)
+    ch = _codes(customers["channel"], CHANNELS)
+    for j, c in enumerate(CHANNELS):
+        cols[f"channel_{c}"] = (ch == j).astype(float)
+    return pd.DataFrame(cols, index=customers.index)
+
+
+def demographic_features(customers: pd.DataFrame) -> pd.DataFrame:
+    """Age in years, a women indicator, and income band as its rank (0 = low .. 4 = high)."""
+    return pd.DataFrame(
+        {
+            "age": customers["age"].to_numpy(dtype=float),
+            "gender_female": (_codes(customers["gender"], ("female", "male")) == 0).astype(float),
+            "income_band": _codes(customers["income_band"], INCOME_BANDS).astype(float),
+        },
+        index=customers.index,
+    )
+
+
+def _codes(col: pd.Series, categories) -> np.ndarray:
+    """Integer code of each value in `categories` order (fast path for matching categoricals)."""
+    if isinstance(col.dtype, pd.CategoricalDtype) and tuple(col.cat.categories) == tuple(categories):
+        return col.cat.codes.to_numpy()
+    values = col.astype(str).to_numpy()
+    out = np.full(len(values), -1, dtype=np.int64)
+    for j, c in enumerate(categories):
+        out[values == c] = j
+    return out
+
+
+def feature_table(customers: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+    """The numeric feature table of a named feature set (see `FEATURE_SETS`)."""
+    if feature_set not in FEATURE_SETS:
+        raise ParameterError(
+            "feature_set", f"unknown feature set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}"
+        )
+    cols = FEATURE_SETS[feature_set]
+    table = behaviour_features(customers)
+    if any(c in DEMOGRAPHIC for c in cols):
+        table = pd.concat([table, demographic_features(customers)], axis=1)
+    return table[list(cols)]
+
+
+def group_mask(customers: pd.DataFrame, protected: str) -> np.ndarray:
+    """The unprivileged group of a protected attribute: older = aged 65+, gender = women."""
+    if protected == "older":
+        return customers["older"].to_numpy(dtype=bool)
+    return (customers["gender"].astype(str) == "female").to_numpy()
+
+
+def group_mask_from_features(feats: pd.DataFrame, protected: str) -> np.ndarray:
+    """The protected group, read from the aware feature table (age >= 65, or the women indicator)."""
+    if protected == "older":
+        return feats["age"].to_numpy() >= OLDER_AGE
+    return feats["gender_female"].to_numpy() > 0.5

@@ -1,0 +1,210 @@
+"""The study report's analysis: summaries over seeds, Pareto fronts, efficiency, headline findings.
+
+Pure functions of ``results.csv``'s table; `kit.report.html` renders them.
+
+Every number and figure comes from ``results.csv`` and the runs' saved files (``metrics.json``,
+``tables/*.csv``, ``manifest.json``); the report shows aggregates only (no customer rows, no code),
+and suppresses any table cell built from fewer than `MIN_CELL` customers. Figures are also saved as
+PNG under ``reports/<study>/figures/``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..params import KNOB_RANGES
+from ..records import OK
+
+# (metric, column header, reading) for the two summary tables.
+GAIN_PRIVACY_METRICS = [
+    ("gain_share", "gain share", "share of the oracle's gain over mass: 1 = oracle, 0 = mass"),
+    ("value_policy", "value / customer", "expected net value per held-out customer, under the truth"),
+    ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
+    ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
+    ("reid_rate", "re-identification", "share of customers unique on quasi-identifiers + segment"),
+    ("reid_rate_base", "re-id. without segment", "the same on quasi-identifiers alone"),
+    ("mia_advantage", "membership adv.", "TPR − FPR of the best membership-inference threshold"),
+    ("mia_epsilon_lb", "empirical ε lower bound", "from Clopper-Pearson bounds on the attack's rates"),
+    ("attr_inference_lift_older", "attr. inference (older)", "how much better than base rate the segment reveals 65+"),
+    ("attr_inference_lift_gender", "attr. inference (gender)", "the same for gender"),
+]
+FAIRNESS_METRICS = [
+    ("di_older", "DI older", "disparate impact: offer rate of 65+ / of younger (< 0.8 fails the four-fifths rule)"),
+    ("spd_older", "SPD older", "statistical parity difference of offer rates, 65+ minus younger"),
+    ("eod_older", "EOD older", "equal-opportunity difference among customers an offer truly helps"),
+    ("aod_older", "AOD older", "average odds difference"),
+    ("di_gender", "DI gender", "disparate impact: women / men"),
+    ("eod_gender", "EOD gender", "equal-opportunity difference, women minus men"),
+    ("balance_older", "balance older", "segment balance (Chierichetti et al.): 1 = every segment mirrors the mix"),
+    ("balance_gender", "balance gender", "segment balance for gender"),
+]
+CHECKS = ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail")
+CHECK_DOCS = {
+    "consent_violations": "no customer without profiling consent was profiled",
+    "fatigue_violations": "no older customer was contacted at or over the contact cap",
+    "undescribed_segments": "every segment has a plain-language description",
+    "four_fifths_fail": "every disparate impact is at least 0.8",
+}
+# Derived cost columns: (name, how it is computed, axis label).
+DERIVED = {
+    "unfairness_older": "|1 − disparate impact|, older vs younger",
+    "unfairness_gender": "|1 − disparate impact|, women vs men",
+    "abs_eod_older": "|equal-opportunity difference|, older vs younger",
+}
+POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
+
+
+def with_derived(results: pd.DataFrame) -> pd.DataFrame:
+    """Results plus the derived cost columns the frontiers plot (lower = better)."""
+    r = results.copy()
+    for attr in ("older", "gender"):
+        if f"di_{attr}" in r:
+            r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    if "eod_older" in r:
+        r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
+    return r
+
+
+def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
+    """Mean, min, max and sd over seeds of each metric, one row per approach setting."""
+    ok = with_derived(results[results["status"] == OK])
+    if ok.empty:
+        return pd.DataFrame()
+    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS] + list(DERIVED) + list(CHECKS))
+    names = [m for m in names if m in ok.columns]
+    rows = []
+    for label, g in ok.groupby("label", sort=False):
+        row = {"label": label, "approach": g["approach"].iloc[0], "runs": len(g)}
+        for m in names:
+            v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
+            v = v[~np.isnan(v)]
+            row[f"{m}_mean"] = float(np.mean(v)) if len(v) else math.nan
+            row[f"{m}_min"] = float(np.min(v)) if len(v) else math.nan
+            row[f"{m}_max"] = float(np.max(v)) if len(v) else math.nan
+            with np.errstate(invalid="ignore"):  # inf (epsilon of a non-DP approach) has no spread
+                row[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_front(summary: pd.DataFrame, gain: str, cost: str) -> set[str]:
+    """Labels not dominated: no other setting has at least the gain and at most the cost, one strictly.
+
+    Means over seeds are compared; settings whose mean is not a number are left out.
+    """
+    cols = [f"{gain}_mean", f"{cost}_mean"]
+    if not set(cols) <= set(summary.columns):
+        return set()
+    pts = summary[["label", *cols]].dropna()  # inf stays: an infinite cost (epsilon) is the worst
+    front = set()
+    g_all, c_all = pts[cols[0]].to_numpy(), pts[cols[1]].to_numpy()
+    for label, g, c in zip(pts["label"], g_all, c_all):
+        dominated = ((g_all >= g) & (c_all <= c) & ((g_all > g) | (c_all < c))).any()
+        if not dominated:
+            front.add(label)
+    return front
+
+
+def fmt_number(v, digits=3) -> str:
+    """A number for reading: fixed digits, ∞ for infinity, – for missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, (float, np.floating)):
+        if math.isinf(v):
+            return "∞" if v > 0 else "-∞"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+MIN_EXTRA_COST = {"mia_advantage": 0.02, "reid_rate": 0.01, "unfairness_older": 0.02}
+
+
+def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None) -> pd.DataFrame:
+    """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
+
+    Only feasible approaches (not the oracle) are ranked. Where the extra cost is below `min_extra`
+    (default `MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
+    """
+    min_extra = MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
+    if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
+        return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
+    base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
+    s = summary[(summary["approach"] != "oracle") & (summary["label"] != "mass")]
+    out = pd.DataFrame({"label": s["label"], "gain": s["gain_share_mean"], "extra_cost": s[f"{cost}_mean"] - base})
+    out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
+    out["per_unit"] = np.where(
+        out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra), np.inf
+    )
+    return out.sort_values(["per_unit", "gain"], ascending=False)
+
+
+def headline_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price."""
+    if summary.empty:
+        return ["No run finished successfully; see the failures below."]
+    out = []
+    feasible = summary[summary["approach"] != "oracle"]
+    if not feasible.empty:
+        best = feasible.loc[feasible["gain_share_mean"].idxmax()]
+        txt = (
+            f"Highest gain among feasible approaches: {best['label']}, reaching {100 * best['gain_share_mean']:.1f}% "
+            f"of the oracle's gain over mass (range {100 * best['gain_share_min']:.1f}–"
+            f"{100 * best['gain_share_max']:.1f}% over {best['runs']} seed(s))"
+        )
+        costs = []
+        if "reid_rate_mean" in best:
+            costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
+        if "mia_advantage_mean" in best:
+            costs.append(f"membership advantage {best['mia_advantage_mean']:.3f}")
+        if "di_older_mean" in best:
+            costs.append(f"disparate impact for older customers {best['di_older_mean']:.2f}")
+        out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
+    for cost, what in (
+        ("mia_advantage", "membership-inference advantage"),
+        ("reid_rate", "re-identification risk"),
+        ("unfairness_older", "unfairness to older customers |1 − DI|"),
+    ):
+        eff = efficiency(summary, cost)
+        eff = eff[eff["gain"] > 0.01]
+        if not eff.empty:
+            top = eff.iloc[0]
+            if math.isinf(top["per_unit"]):
+                out.append(
+                    f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no meaningful extra "
+                    f"{what} over mass (less than +{MIN_EXTRA_COST.get(cost, 0.005):g})."
+                )
+            else:
+                out.append(
+                    f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
+                    f"{top['per_unit']:.2f} gain share per unit ({100 * top['gain']:.1f}% gain for "
+                    f"+{top['extra_cost']:.3f})."
+                )
+    for cost, what in (
+        ("mia_advantage", "gain against membership advantage"),
+        ("unfairness_older", "gain against unfairness to older customers"),
+    ):
+        front = sorted(pareto_front(summary, "gain_share", cost))
+        if front:
+            out.append(f"Pareto-efficient on {what}: " + ", ".join(front) + ".")
+    dp = summary[summary["approach"] == "dp_kmeans"]
+    ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
+    if ref.empty:
+        ref = summary[summary["approach"] == "kmeans"]
+    if not dp.empty and not ref.empty and "epsilon_mean" in dp:
+        g_ref = float(ref["gain_share_mean"].iloc[0])
+        parts = [
+            f"ε = {fmt_number(r['epsilon_mean'], 2)}: {100 * r['gain_share_mean']:.1f}%"
+            for _, r in dp.sort_values("epsilon_mean").iterrows()
+        ]
+        out.append(
+            "What ε costs: differentially private k-means reaches "
+            + "; ".join(parts)
+            + f" of the oracle's gain, against {100 * g_ref:.1f}% for non-private {ref['label'].iloc[0]}."
+        )
+    fails = [r["label"] for _, r in summary.iterrows() if r.get("four_fifths_fail_max", 0) > 0]
+    if fails:
+        out.append("Failing the four-fifths rule in at least one seed: " + ", ".join(fails) + ".")
+    return out

@@ -1,0 +1,184 @@
+"""One run, end to end: parameters -> population -> segments -> targeting -> measurements.
+
+The experiment notebook calls these steps one by one (so a reader sees the data flow); tests
+and benchmarks call `run_experiment`. Seeds: the population is drawn from ``seed`` itself (so
+``crmkit population --seed S`` writes the population a run with seed S uses); the segmenter and the
+policy's tie-breaks draw from children of ``SeedSequence(seed)`` with spawn keys of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..measures import (
+    ATTR_INFERENCE_QI,
+    FAIRNESS_ATTRS,
+    attribute_inference,
+    ethics_checks,
+    fairness_metrics_many,
+    fairness_table,
+    gain_by_group,
+    gain_share,
+    group_table,
+    membership_inference,
+    min_segment_size,
+    policy_value,
+    reid_rates,
+    segment_balance,
+    truly_helps,
+)
+from ..population import Population, make_population
+from ..segmenters import Segmenter, make_segmenter
+from ..targeting import Policy, decide, estimate_segment_values
+from ..vocabulary import MIN_CELL
+from .params import RunParams
+
+_SEGMENTER_KEY = 101
+_POLICY_KEY = 102
+_BOOTSTRAP_KEY = 103
+_MIA_KEY = 104
+
+
+def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
+    """The seed sequence of one stage of a run (population uses `seed` itself)."""
+    return np.random.SeedSequence(seed, spawn_key=(key,))
+
+
+def stage_int(seed: int, key: int) -> int:
+    """An integer random_state for scikit-learn, drawn from the stage's seed sequence."""
+    return int(stage_seed(seed, key).generate_state(1)[0])
+
+
+@dataclass
+class RunResult:
+    """Everything a run computed: what the notebook shows and what gets saved."""
+
+    params: RunParams
+    population: Population
+    segmenter: Segmenter
+    segment_values: pd.DataFrame
+    decisions: pd.DataFrame
+    metrics: dict
+    tables: dict = field(default_factory=dict)
+
+
+def build_population(params: RunParams) -> Population:
+    """Generate the run's population from its knobs and seed."""
+    return make_population(**params.population_knobs(), random_state=params.seed)
+
+
+def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
+    """Fit the run's approach on the campaign customers."""
+    seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
+    return seg.fit(population.history)
+
+
+def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Estimate segment values on the campaign, then choose actions for the held-out customers."""
+    policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
+    history, holdout = population.history, population.holdout
+    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
+    direct = seg.customer_values(holdout)
+    labels = seg.predict(holdout)
+    values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
+    rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
+    decisions = decide(seg, values, holdout, policy, rng)
+    decisions.insert(0, "segment", labels)
+    return seg_values, decisions
+
+
+def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
+    policy settings and seed; the run's own decisions stand in for a reference it is itself."""
+    refs = {"policy": decisions}
+    for ref in ("mass", "oracle"):
+        if ref == params.approach:
+            refs[ref] = decisions
+            continue
+        ref_params = RunParams(approach=ref, approach_params={}, values=params.values)
+        ref_seg = fit_segmenter(ref_params, population)
+        refs[ref] = target(ref_params, population, ref_seg)[1]
+    return refs
+
+
+def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
+    """All metrics of the run (a flat dict; names as in the README's measurements table) and its
+    tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
+    history, holdout = population.history, population.holdout
+    refs = reference_decisions(params, population, decisions)
+    actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
+    v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
+    gain_table = gain_by_group(
+        holdout, actions, np.random.default_rng(stage_seed(params.seed, _BOOTSTRAP_KEY)), min_cell=MIN_CELL
+    )
+    overall = gain_table.set_index("grouping").loc["all"] if (gain_table["grouping"] == "all").any() else {}
+    labels = decisions["segment"].to_numpy()
+    helps = truly_helps(holdout)
+    offered = decisions["offered"].to_numpy()
+    groups = {attr: (holdout[col] == unpriv).to_numpy() for attr, (col, unpriv) in FAIRNESS_ATTRS.items()}
+    fair = fairness_metrics_many(offered, helps, groups)
+    metrics = {
+        "value_policy": v_pol,
+        "value_mass": v_mass,
+        "value_oracle": v_orc,
+        "gain_share": gain_share(v_pol, v_mass, v_orc),
+        "gain_share_lo": float(overall.get("gain_share_lo", math.nan)),
+        "gain_share_hi": float(overall.get("gain_share_hi", math.nan)),
+        "offer_rate": float(offered.mean()),
+        "epsilon": seg.epsilon_,
+        "n_released_segments": int(seg.n_segments_),
+        "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
+        **reid_rates(holdout, labels),
+        **membership_inference(
+            seg.release_, history, holdout, np.random.default_rng(stage_seed(params.seed, _MIA_KEY))
+        ),
+    }
+    for attr, (col, positive) in FAIRNESS_ATTRS.items():
+        ai = attribute_inference(history, seg.labels_, holdout, labels, col, positive, ATTR_INFERENCE_QI[attr])
+        r_base = ai["r_base"]
+
+        def to_lift(r: float, r_base: float = r_base) -> float:
+            return (r - r_base) / (1 - r_base) if r_base < 1 else math.nan
+
+        metrics.update(
+            {
+                f"attr_inference_lift_{attr}": ai["lift"],
+                f"attr_inference_lift_{attr}_lo": to_lift(ai["r_attack_lo"]),
+                f"attr_inference_lift_{attr}_hi": to_lift(ai["r_attack_hi"]),
+                f"attr_inference_r_attack_{attr}": ai["r_attack"],
+                f"attr_inference_r_base_{attr}": ai["r_base"],
+            }
+        )
+    metrics.update(fair)
+    metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
+    metrics.update(
+        ethics_checks(
+            holdout,
+            decisions,
+            seg.profiled(holdout),
+            seg.descriptions_,
+            seg.n_segments_,
+            params.older_contact_cap,
+            fair,
+        )
+    )
+    tables = {
+        "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+        "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
+        "gain_by_group": gain_table,
+        "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+    }
+    return metrics, tables
+
+
+def run_experiment(params: RunParams) -> RunResult:
+    """Run the whole path for validated parameters."""
+    pop = build_population(params)
+    seg = fit_segmenter(params, pop)
+    seg_values, decisions = target(params, pop, seg)
+    metrics, tables = measure(params, pop, seg, decisions)
+    return RunResult(params, pop, seg, seg_values, decisions, metrics, tables)

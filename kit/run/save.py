@@ -1,0 +1,49 @@
+"""Saving a run: metrics.json (metrics, parameters, versions, fingerprint), tables and decisions."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..measures import truly_helps
+from ..records import jsonable, versions, write_atomic
+from .pipeline import RunResult
+
+
+def save_run(result: RunResult, out_dir: str | Path) -> Path:
+    """Write metrics.json (metrics, parameters, versions, fingerprint) and decisions.parquet.
+
+    decisions.parquet holds the held-out decisions so anyone can recompute the fairness numbers;
+    reports never show it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    holdout = result.population.holdout
+    dec = pd.DataFrame(
+        {
+            "customer_id": holdout["customer_id"].to_numpy(),
+            "older": holdout["older"].to_numpy(),
+            "gender": holdout["gender"].astype(str).to_numpy(),
+            "segment": result.decisions["segment"].to_numpy(),
+            "action": result.decisions["action"].astype(str).to_numpy(),
+            "offered": result.decisions["offered"].to_numpy(),
+            "helps": truly_helps(holdout),
+        }
+    )
+    buf = io.BytesIO()
+    dec.to_parquet(buf, index=False)
+    write_atomic(out / "decisions.parquet", buf.getvalue())
+    record = {
+        "metrics": jsonable(result.metrics),
+        "params": jsonable(result.params.as_dict()),
+        "population_fingerprint": result.population.fingerprint(),
+        "versions": versions(),
+        "segments": jsonable({int(k): v for k, v in result.segmenter.descriptions_.items()}),
+    }
+    for name, table in result.tables.items():  # aggregates only; the study report reads these
+        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
+    write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode())
+    return out / "metrics.json"
