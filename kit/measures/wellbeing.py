@@ -42,10 +42,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..population import ACTIONS, GENDERS
-
-# The lowest income bands, whose customers' extra spending counts as harm (`harm_low_income`).
-LOW_INCOME_BANDS: tuple[str, ...] = ("low", "lower-middle")
+from ..vocabulary import ACTIONS, GENDERS, LOW_INCOME_BANDS
 
 
 def protected_cells(customers: pd.DataFrame) -> np.ndarray:

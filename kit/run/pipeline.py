@@ -31,10 +31,12 @@ from ..measures import (
     segment_balance,
     truly_helps,
 )
+from ..measures.wellbeing import wellbeing_metrics
 from ..population import Population, make_population
 from ..segmenters import Segmenter, make_segmenter
-from ..targeting import Policy, decide, estimate_segment_values
+from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL
+from .longrun import simulate
 from .params import RunParams
 
 _SEGMENTER_KEY = 101
@@ -77,18 +79,20 @@ def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     return seg.fit(population.history)
 
 
+def policy_of(params: RunParams) -> Policy:
+    """The shared targeting policy's settings of a run."""
+    return Policy(
+        budget=params.budget,
+        older_contact_cap=params.older_contact_cap,
+        min_obs=params.min_obs,
+        harm_cap=params.harm_cap,
+    )
+
+
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
-    policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
-    history, holdout = population.history, population.holdout
-    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
-    direct = seg.customer_values(holdout)
-    labels = seg.predict(holdout)
-    values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
-    decisions = decide(seg, values, holdout, policy, rng)
-    decisions.insert(0, "segment", labels)
-    return seg_values, decisions
+    return target_customers(seg, population.history, population.holdout, policy_of(params), rng)
 
 
 def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -154,6 +158,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             }
         )
     metrics.update(fair)
+    metrics.update(wellbeing_metrics(holdout, labels, actions["policy"]))
     metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
     metrics.update(
         ethics_checks(
@@ -166,7 +171,10 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             fair,
         )
     )
+    longrun_metrics, longrun_tables = simulate(params, population, seg, decisions, policy_of(params))
+    metrics.update(longrun_metrics)
     tables = {
+        **longrun_tables,
         "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
         "gain_by_group": gain_table,

@@ -72,25 +72,43 @@ def test_intrusiveness_bounded_by_mutual_information():
 
 
 def test_protected_cells():
-    df = pd.DataFrame({"older": [False, False, True, True],
-                       "gender": pd.Categorical(["female", "male", "female", "male"], categories=["female", "male"])})
+    df = pd.DataFrame(
+        {
+            "older": [False, False, True, True],
+            "gender": pd.Categorical(["female", "male", "female", "male"], categories=["female", "male"]),
+        }
+    )
     assert protected_cells(df).tolist() == [0, 1, 2, 3]
 
 
 def truth(p_none, v_none, p_disc, v_disc, income, older):
     n = len(p_none)
-    return pd.DataFrame({
-        "p_none": p_none, "v_none": v_none, "p_discount": p_disc, "v_discount": v_disc,
-        "p_loyalty": [0.0] * n, "v_loyalty": [0.0] * n, "p_new_product": [0.0] * n, "v_new_product": [0.0] * n,
-        "income_band": pd.Categorical(income, categories=["low", "lower-middle", "middle", "upper-middle", "high"]),
-        "older": older, "gender": pd.Categorical(["female"] * n, categories=["female", "male"]),
-    })
+    return pd.DataFrame(
+        {
+            "p_none": p_none,
+            "v_none": v_none,
+            "p_discount": p_disc,
+            "v_discount": v_disc,
+            "p_loyalty": [0.0] * n,
+            "v_loyalty": [0.0] * n,
+            "p_new_product": [0.0] * n,
+            "v_new_product": [0.0] * n,
+            "income_band": pd.Categorical(income, categories=["low", "lower-middle", "middle", "upper-middle", "high"]),
+            "older": older,
+            "gender": pd.Categorical(["female"] * n, categories=["female", "male"]),
+        }
+    )
 
 
 def test_pushed_spending_and_harm_hand_computed():
-    df = truth(p_none=[0.2, 0.2, 0.5, 0.2], v_none=[10.0, 10.0, 10.0, 10.0],
-               p_disc=[0.6, 0.6, 0.4, 0.6], v_disc=[7.5, 7.5, 7.5, 7.5],
-               income=["low", "high", "lower-middle", "middle"], older=[True, False, True, False])
+    df = truth(
+        p_none=[0.2, 0.2, 0.5, 0.2],
+        v_none=[10.0, 10.0, 10.0, 10.0],
+        p_disc=[0.6, 0.6, 0.4, 0.6],
+        v_disc=[7.5, 7.5, 7.5, 7.5],
+        income=["low", "high", "lower-middle", "middle"],
+        older=[True, False, True, False],
+    )
     acts = np.array([1, 1, 1, 0])
     # offered: 0.6 * 7.5 - 0.2 * 10 = 2.5 (customers 0, 1); customer 2: 0.4 * 7.5 - 5 < 0 -> 0;
     # customer 3 not offered -> 0.
