@@ -115,12 +115,12 @@ RUN_SPECS: dict[str, Spec] = {
     "harm_cap": Spec(
         float,
         INF,
-        "largest estimated extra spending an offer may push onto an older or low-income customer (inf = no cap)",
+        "largest estimated extra spending an offer may push onto an older or low-income customer (inf: no cap)",
         low=0.0,
         allow_inf=True,
     ),
     # Trust over time (kit.run.longrun): every response rule is an assumption, swept as a sensitivity analysis.
-    "horizon": Spec(int, 1, "campaign periods (quarters) simulated; 1 = today's single campaign", low=1, high=40),
+    "horizon": Spec(int, 1, "campaign periods (quarters) simulated; 1: today's single campaign", low=1, high=40),
     "discount": Spec(float, 0.98, "value of the next period's money relative to this one's", low=0.0, high=1.0),
     "trust_sensitivity": Spec(
         float,
@@ -137,7 +137,7 @@ RUN_SPECS: dict[str, Spec] = {
     "notice_effect": Spec(
         float,
         0.0,
-        "trust change of a contacted customer from a truthful notice of why (0 = no notices)",
+        "trust change of a contacted customer from a truthful notice of why (0: no notices)",
         low=-1.0,
         high=1.0,
     ),
