@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .vocabulary import PURPOSES
+
 INF = math.inf
 
 # Documented knob ranges: (low, high, low inclusive, high inclusive).
@@ -137,7 +139,7 @@ RUN_SPECS: dict[str, Spec] = {
     "notice_effect": Spec(
         float,
         0.0,
-        "trust change of a contacted customer from a truthful notice of why (0: no notices)",
+        "trust change of a contacted customer whose notice of why is truthful (0: notices do not move trust)",
         low=-1.0,
         high=1.0,
     ),
@@ -148,4 +150,15 @@ RUN_SPECS: dict[str, Spec] = {
     "distrust_optout": Spec(
         float, 0.5, "consent withdrawal per period of a customer with no trust left", low=0.0, high=1.0
     ),
+    "purpose": Spec(
+        str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
+    ),
+    "purpose_limitation": Spec(
+        bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
+    ),
 }
+
+# Runs one study may expand to unless the caller raises the cap (`crmkit run --max-runs N`): a grid
+# that big is more often a mistake (a seed list of range(10**6)) than a plan. Here, not in kit.study,
+# so the command line can show it without importing the science stack.
+MAX_RUNS_PER_STUDY = 5_000

@@ -24,8 +24,10 @@ Each period t = 1..horizon (a period is a quarter, the 90 days `contacts_90d` co
    tolerance)``) plus ``intrusion_weight`` x their offer's intrusion in bits
    (`kit.measures.wellbeing.intrusion`). Then ``trust <- clip(trust - trust_sensitivity * strain
    + trust_recovery * (1 - trust) + notice_effect * contacted, 0, 1)``. `notice_effect` stands for a
-   truthful notice sent with each offer ("why you got this"); no notice mechanism exists in the kit
-   yet, so it defaults to 0 (no notices). Transparency raised ad effectiveness when the disclosed
+   truthful notice: every offer comes with its segment's notice ("why you got this",
+   `kit.run.notices`), and a contacted customer whose notice names exactly the data categories read
+   about them (truthful) gains `notice_effect`; an untruthful notice gains nothing. It defaults to 0
+   (notices have no effect on trust). Transparency raised ad effectiveness when the disclosed
    information flow was acceptable and lowered it when not (Kim, Barasz & John 2019, J. Consumer
    Research 45(5)): the knob may be negative.
 4. **Low trust leads to opt-out and churn.** With one uniform draw each per customer and period,
@@ -56,11 +58,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from ..features import purpose_view
 from ..measures.wellbeing import intrusion, low_income, protected_cells
 from ..population import Population
 from ..segmenters import Segmenter
 from ..targeting import Policy, target_customers
 from ..vocabulary import ACTION_COST, ACTIONS, MIN_CELL
+from .notices import segment_notices
 
 _LONGRUN_KEY = 105  # spawn key of the simulation's draws: (105, period, stream)
 _HOLDOUT, _CAMPAIGN, _REACTIONS = 0, 1, 2
@@ -99,13 +103,19 @@ class TrustModel:
         return cls(**{k: params.values[k] for k in TRUST_KNOBS if k not in ("horizon", "discount")})
 
     def update_trust(
-        self, trust: np.ndarray, contacted: np.ndarray, contacts_window: np.ndarray, intrusion_bits: np.ndarray
+        self,
+        trust: np.ndarray,
+        contacted: np.ndarray,
+        contacts_window: np.ndarray,
+        intrusion_bits: np.ndarray,
+        truthful_notice: np.ndarray | bool = True,
     ) -> np.ndarray:
-        """Trust after one period: strain lowers it, recovery and notices raise it, clipped to [0, 1]."""
+        """Trust after one period: strain lowers it, recovery and truthful notices raise it, clipped
+        to [0, 1]. `truthful_notice`: whether each customer's notice names exactly what was read."""
         over = np.where(contacted, np.maximum(contacts_window - self.contact_tolerance, 0), 0)
         strain = over + self.intrusion_weight * np.where(contacted, intrusion_bits, 0.0)
         new = trust - self.trust_sensitivity * strain + self.trust_recovery * (1.0 - trust)
-        new = new + self.notice_effect * contacted
+        new = new + self.notice_effect * (contacted & truthful_notice)
         return np.clip(new, 0.0, 1.0)
 
     def react(self, trust: np.ndarray, u_churn: np.ndarray, u_optout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,15 +167,27 @@ def _rng(seed: int, period: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_LONGRUN_KEY, period, stream)))
 
 
+def truthful_notices(seg: Segmenter, customers: pd.DataFrame, labels: np.ndarray, masked: tuple[str, ...] = ()):
+    """Whether the notice each customer receives (`kit.run.notices`: their segment's, or the one for
+    customers not profiled) names exactly the data categories read about them."""
+    profiled = np.asarray(seg.profiled(customers), dtype=bool)
+    notices = segment_notices(seg, labels, profiled, masked)
+    lookup = np.zeros(seg.n_segments_ + 1, dtype=bool)  # index: segment + 1 (0: not profiled)
+    lookup[notices["segment"].to_numpy() + 1] = notices["truthful"].to_numpy(dtype=bool)
+    return lookup[np.where(profiled, np.asarray(labels), -1) + 1]
+
+
 def simulate(
     params,
     population: Population,
     seg: Segmenter,
     decisions: pd.DataFrame,
     policy: Policy,
+    masked: tuple[str, ...] = (),
 ) -> tuple[dict, dict]:
     """Run the campaign over ``params.horizon`` periods; returns (metrics, tables) as described in
-    the module docstring. Period 1 uses `seg` and the held-out `decisions` as they are."""
+    the module docstring. Period 1 uses `seg` and the held-out `decisions` as they are; `masked`:
+    columns purpose limitation hides from the approach (as in the run's own fit and targeting)."""
     customers = population.customers
     n = len(customers)
     horizon, discount = int(params.horizon), float(params.discount)
@@ -191,29 +213,31 @@ def simulate(
     for t in range(1, horizon + 1):
         contacted = np.zeros(n, bool)
         intr = np.zeros(n)
+        truthful = np.ones(n, bool)
         actions = np.zeros(n, np.int64)
         if t == 1:
             frame = customers
-            hold_act = decisions["action"].cat.codes.to_numpy().astype(np.int64)
-            hold_seg = decisions["segment"].to_numpy()
-            actions[hold_idx] = hold_act
-            contacted[hold_idx] = hold_act > 0
-            intr[hold_idx] = intrusion(hold_seg, hold_act, cells_all[hold_idx])
+            targeted = [(hold_idx, decisions)]
         else:
             frame = _current_frame(customers, state, params.older_fatigue, logit0)
             camp_active = camp_idx[state.active[camp_idx]]
             if len(camp_active) >= min_fit:  # else: the previous fit, with the history it was fitted on
                 history = frame.iloc[camp_active]
-                seg = clone(seg).fit(history)
+                seg = clone(seg).fit(purpose_view(history, masked))
+            targeted = []
             for idx, stream in ((hold_idx, _HOLDOUT), (camp_idx, _CAMPAIGN)):
                 live = idx[state.active[idx]]
-                if not len(live):
-                    continue
-                _, dec = target_customers(seg, history, frame.iloc[live], policy, _rng(params.seed, t, stream))
-                act = dec["action"].cat.codes.to_numpy().astype(np.int64)
-                actions[live] = act
-                contacted[live] = act > 0
-                intr[live] = intrusion(dec["segment"].to_numpy(), act, cells_all[live])
+                if len(live):
+                    rng = _rng(params.seed, t, stream)
+                    targeted.append((live, target_customers(seg, history, frame.iloc[live], policy, rng, masked)[1]))
+        for live, dec in targeted:
+            act = dec["action"].cat.codes.to_numpy().astype(np.int64)
+            labels = dec["segment"].to_numpy()
+            actions[live] = act
+            contacted[live] = act > 0
+            intr[live] = intrusion(labels, act, cells_all[live])
+            if model.notice_effect != 0:
+                truthful[live] = truthful_notices(seg, frame.iloc[live], labels, masked)
         nv = _net_values(frame.iloc[hold_idx], actions[hold_idx])
         v_t = np.where(state.active[hold_idx], nv, 0.0)
         period_value = float(v_t.mean())
@@ -221,7 +245,7 @@ def simulate(
         value_hold += discount ** (t - 1) * v_t
         # Reactions to this period's offers.
         window = frame["contacts_90d"].to_numpy() + 1
-        trust = model.update_trust(state.trust, contacted & state.active, window, intr)
+        trust = model.update_trust(state.trust, contacted & state.active, window, intr, truthful)
         trust = np.where(state.active, trust, state.trust)
         react_rng = _rng(params.seed, t, _REACTIONS)
         u_churn, u_opt = react_rng.random(n), react_rng.random(n)

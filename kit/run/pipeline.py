@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
@@ -35,8 +36,9 @@ from ..measures.wellbeing import wellbeing_metrics
 from ..population import Population, make_population
 from ..segmenters import Segmenter, make_segmenter
 from ..targeting import Policy, target_customers
-from ..vocabulary import MIN_CELL
+from ..vocabulary import MIN_CELL, columns_outside_purpose
 from .longrun import simulate
+from .notices import notice_metrics, segment_notices
 from .params import RunParams
 
 _SEGMENTER_KEY = 101
@@ -76,7 +78,7 @@ def build_population(params: RunParams) -> Population:
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return seg.fit(population.history)
+    return seg.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
 
 
 def policy_of(params: RunParams) -> Policy:
@@ -92,7 +94,8 @@ def policy_of(params: RunParams) -> Policy:
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
-    return target_customers(seg, population.history, population.holdout, policy_of(params), rng)
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+    return target_customers(seg, population.history, population.holdout, policy_of(params), rng, masked)
 
 
 def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -171,16 +174,33 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             fair,
         )
     )
-    longrun_metrics, longrun_tables = simulate(params, population, seg, decisions, policy_of(params))
+    longrun_metrics, longrun_tables = simulate(
+        params, population, seg, decisions, policy_of(params), masked_columns(params.purpose, params.purpose_limitation)
+    )
     metrics.update(longrun_metrics)
+    metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))
     tables = {
         **longrun_tables,
         "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
         "gain_by_group": gain_table,
         "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+        "notices": segment_notices(
+            seg, labels, seg.profiled(holdout), masked_columns(params.purpose, params.purpose_limitation)
+        ),
     }
     return metrics, tables
+
+
+def rights_metrics(params: RunParams, seg: Segmenter, labels: np.ndarray, profiled: np.ndarray) -> dict:
+    """Purpose limitation and notices: `purpose_violations` (columns the approach read that were not
+    declared for the run's purpose and not hidden from it), `notice_reading_ease`, `notice_truthful`."""
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+    outside = set(columns_outside_purpose(seg.columns_read_, params.purpose)) - set(masked)
+    return {
+        "purpose_violations": len(outside),
+        **notice_metrics(segment_notices(seg, labels, profiled, masked)),
+    }
 
 
 def run_experiment(params: RunParams) -> RunResult:

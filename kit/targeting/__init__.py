@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..features import group_mask
+from ..features import group_mask, purpose_view
 from ..segmenters import Segmenter
 from .parity import parity_counts, parity_decisions, parity_ratio
-from .policy import Policy, assign_actions, cap_harm, estimate_segment_values, vulnerable
+from .policy import POLICY_COLUMNS, Policy, assign_actions, cap_harm, estimate_segment_values, vulnerable
 
 
 def decide(
@@ -40,13 +40,19 @@ def decide(
 
 
 def target_customers(
-    seg: Segmenter, history: pd.DataFrame, customers: pd.DataFrame, policy: Policy, rng: np.random.Generator
+    seg: Segmenter,
+    history: pd.DataFrame,
+    customers: pd.DataFrame,
+    policy: Policy,
+    rng: np.random.Generator,
+    masked: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign customers `history` (the ones `seg` was fitted on),
-    then decide for `customers`: (segment values, decisions with each customer's `segment`)."""
+    then decide for `customers`: (segment values, decisions with each customer's `segment`). The
+    approach reads `customers` with the `masked` columns hidden (`kit.features.purpose_view`)."""
     seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
     direct = seg.customer_values(customers)
-    labels = seg.predict(customers)
+    labels = seg.predict(purpose_view(customers, masked))
     values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     decisions = decide(seg, values, customers, policy, rng)
     decisions.insert(0, "segment", labels)
@@ -54,6 +60,7 @@ def target_customers(
 
 
 __all__ = [
+    "POLICY_COLUMNS",
     "Policy",
     "assign_actions",
     "cap_harm",

@@ -109,3 +109,16 @@ def test_churn_rises_with_trust_sensitivity_over_ten_worlds():
         for s in (0.0, 0.1, 0.3)
     }
     assert churn[0.0] < churn[0.1] < churn[0.3]
+
+
+def test_truthful_notices_move_trust_only_when_truthful():
+    m = TrustModel(trust_sensitivity=0.0, notice_effect=0.2, trust_recovery=0.0)
+    got = m.update_trust(
+        np.full(3, 0.5), np.array([True, True, False]), np.zeros(3), np.zeros(3), np.array([True, False, True])
+    )
+    assert got.tolist() == [0.7, 0.5, 0.5]
+    base = run(horizon=3, trust_sensitivity=0.3)
+    noticed = run(horizon=3, trust_sensitivity=0.3, notice_effect=0.2)
+    assert base.metrics["notice_truthful"] == 1.0  # the kit's notices name what was read
+    assert noticed.metrics["trust_end"] > base.metrics["trust_end"]
+    assert noticed.metrics["value_policy"] == base.metrics["value_policy"]

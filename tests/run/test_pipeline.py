@@ -46,6 +46,9 @@ EXPECTED_METRICS = {
     "optout_rate",
     "trust_end",
     *(f"{m}_{g}" for m in ("value_longrun", "churn_rate", "optout_rate") for g in ("older", "low_income")),
+    "purpose_violations",
+    "notice_reading_ease",
+    "notice_truthful",
 }
 
 
