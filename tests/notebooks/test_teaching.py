@@ -13,6 +13,8 @@ import pytest
 
 from kit.study.sweep import paired_difference, sweep
 
+pytestmark = pytest.mark.slow  # each test executes a notebook through papermill
+
 ROOT = Path(__file__).resolve().parents[2]
 TEACHING = sorted((ROOT / "notebooks" / "teaching").glob("*.ipynb"))
 SOLUTIONS = sorted((ROOT / "notebooks" / "teaching" / "solutions").glob("*.ipynb"))
