@@ -31,6 +31,7 @@ METRIC_SECTIONS: dict[str, tuple[str, ...]] = {
     "privacy": ("epsilon", "n_released", "min_segment", "min_audience", "reid", "mia", "attr_inference", "tracing"),
     "fairness": ("spd_", "di_", "eod_", "aod_", "balance_"),
     "checks": ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail"),
+    "rights": ("purpose_violations", "notice_"),
 }
 COUNT_PREFIXES = (
     "n_",

@@ -67,7 +67,11 @@ def test_unaware_run_page_says_it_does_not_read_age(tmp_path):
 
 def test_metric_sections_cover_every_metric_once():
     metrics = {"gain_share": 0.5, "min_segment_size": 757, "di_older": 0.8, "consent_violations": 0, "new_x": 1.5}
-    shown = [m for s in ("gain", "privacy", "fairness", "checks", "other") for m in metrics_section(metrics, s).index]
+    shown = [
+        m
+        for s in ("gain", "privacy", "fairness", "checks", "rights", "other")
+        for m in metrics_section(metrics, s).index
+    ]
     assert sorted(shown) == sorted(metrics)
     assert metrics_section(metrics, "privacy").loc["min_segment_size", "value"] == "757"
     assert section_of("new_x") == "other"
