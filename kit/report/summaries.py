@@ -265,7 +265,7 @@ def privacy_findings(summary: pd.DataFrame) -> list[str]:
             txt = (
                 f"Membership audit (a canary added or left out; the attacker knows everyone else): "
                 f"{len(exact)} setting(s) show ε ≥ {top:.2f} in every seed, the most their trials can prove "
-                "(exact sizes and means move by one customer's record)"
+                "(exact segment sizes count the canary)"
             )
             if len(below):
                 txt += "; below that: " + ", ".join(

@@ -139,9 +139,7 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
             fit_release(data, 0)
         except ParameterError:  # e.g. kanon with k above the sample: audit on everyone fitted
             data = members
-        audit = canary_audit(
-            fit_release, inner.features, data, make_canary(data), cols, trials_seed, trials=params.audit_trials
-        )
+        audit = canary_audit(fit_release, data, make_canary(data), trials_seed, trials=params.audit_trials)
         out.update(mia_audit_eps_lb=audit["mia_audit_eps_lb"], mia_audit_trials=audit["mia_audit_trials"])
     return out
 
