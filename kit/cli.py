@@ -1,6 +1,7 @@
 """`crmkit`: the command line.
 
-    crmkit run STUDY.yaml [--out DIR] [--jobs N]   run a study and render its report
+    crmkit run STUDY.yaml [--out DIR] [--jobs N] [--scheduler ADDRESS|local]
+                                                    run a study (on a Dask cluster with --scheduler)
     crmkit report DIR [--study STUDY.yaml]          re-render a study's report from its saved results
     crmkit verify DIR [--sample K]                  re-execute runs and compare every metric exactly
     crmkit approaches                               list approaches and their parameters
@@ -43,7 +44,17 @@ def cmd_run(args) -> int:
         return 2
     out = Path(args.out) if args.out else Path("reports") / study.name
     jobs = args.jobs or os.cpu_count() or 1
-    results = run_study(study, out, jobs=jobs)
+    if args.scheduler is not None:
+        from .execution.dask import SchedulerError, check_scheduler
+
+        try:
+            check_scheduler(args.scheduler)
+            results = run_study(study, out, jobs=jobs, scheduler=args.scheduler)
+        except SchedulerError as e:
+            print(f"crmkit run: {e}", file=sys.stderr)
+            return 2
+    else:
+        results = run_study(study, out, jobs=jobs)
     index = render_study_report(study, results, out)
     n_failed = int((results["status"] != OK).sum())
     if n_failed:
@@ -215,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("study", help="the study file (YAML)")
     r.add_argument("--out", help="output folder (default: reports/<study name>)")
     r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run each run as a task on the Dask cluster of this scheduler (e.g. tcp://host:8786), or 'local' "
+        "for a LocalCluster of --jobs workers (default: this machine's process pool)",
+    )
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="re-render a study's report from its saved results")

@@ -204,8 +204,15 @@ class Progress:
             self.bar.close()
 
 
-def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> pd.DataFrame:
-    """Execute every run not already done, then collect results.csv. Returns the results table."""
+def run_study(
+    study: Study, out_dir: str | Path, jobs: int = 1, stream=None, scheduler: str | None = None
+) -> pd.DataFrame:
+    """Execute every run not already done, then collect results.csv. Returns the results table.
+
+    `scheduler`: None runs on this machine's process pool of `jobs` workers; a Dask scheduler's
+    address, or "local" for a LocalCluster of `jobs` workers, runs each run as a task there
+    (`kit.execution.dask`).
+    """
     out = Path(out_dir).resolve()  # runs execute with their own folder as cwd
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -214,15 +221,20 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> 
     stream = stream or sys.stderr
     todo = [r for r in study.runs if not is_done(runs_dir / r.run_id)]
     skipped = len(study.runs) - len(todo)
+    where = f"with {jobs} job(s)" if scheduler is None else "on a Dask cluster"
     print(
-        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run with {jobs} job(s)",
+        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run {where}",
         file=stream,
         flush=True,
     )
     git = git_revision(Path(study.notebook).parent)
     progress = Progress(len(todo), stream)
     try:
-        if jobs <= 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from .dask import run_on_cluster
+
+            run_on_cluster(todo, study.notebook, runs_dir, git, scheduler, jobs, progress.update, stream)
+        elif jobs <= 1 or len(todo) <= 1:
             for spec in todo:
                 progress.update(execute_run(spec, str(study.notebook), str(runs_dir), git))
         else:
