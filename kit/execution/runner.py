@@ -58,14 +58,10 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
 
 
 def render_run_html(nb_path: Path, html_path: Path) -> None:
-    """The executed notebook as HTML without code cells (what a reviewer reads)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+    """The executed notebook as HTML without code cells (what a reviewer reads; `kit.report.run_page`)."""
+    from ..report.run_page import render_run_page_file
 
-    nb = nbformat.read(nb_path, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    write_atomic(html_path, body.encode())
+    render_run_page_file(nb_path, html_path)
 
 
 @contextlib.contextmanager
@@ -116,7 +112,10 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
     t0 = time.perf_counter()
     error = None
     attempts = 0
-    parameters = {**spec.params, "output_dir": str(work)}
+    # Figures are off in study runs: the study report draws its own from results.csv, and drawing
+    # three per run cost more than most runs' science. A notebook run by hand draws them.
+    parameters = {**spec.params, "output_dir": str(work), "figures": False}
+    stats: dict = {}
     while True:
         attempts += 1
         try:
@@ -129,6 +128,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
                     progress_bar=False,
                     log_output=False,
                     cwd=str(work),
+                    stats=stats,
                 )
             error = None
             break
@@ -148,6 +148,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
     if error is None:
         rec = json.loads((work / "metrics.json").read_text())
         manifest["population_fingerprint"] = rec.get("population_fingerprint")
+    manifest.update(_run_costs(work, stats))
     manifest.update(
         finished=_now(),
         seconds=round(time.perf_counter() - t0, 2),
@@ -167,6 +168,17 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
         "seconds": manifest["seconds"],
         "error": error,
     }
+
+
+def _run_costs(work: Path, stats: dict) -> dict:
+    """What the run cost: its kernel's peak resident memory and the seconds the kit's stages took in
+    it (timings.json, written by `kit.run.save_run`; absent if the run failed before saving)."""
+    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib")}
+    try:
+        costs.update(json.loads((work / "timings.json").read_text()))
+    except (OSError, ValueError):
+        costs["science_seconds"] = None
+    return costs
 
 
 class Progress:

@@ -36,6 +36,7 @@ from ..segmenters import Segmenter, make_segmenter
 from ..targeting import Policy, decide, estimate_segment_values
 from ..vocabulary import MIN_CELL
 from .params import RunParams
+from .timing import timed_stage
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
@@ -66,17 +67,20 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
+@timed_stage("population")
 def build_population(params: RunParams) -> Population:
     """Generate the run's population from its knobs and seed."""
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
+@timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
     return seg.fit(population.history)
 
 
+@timed_stage("target")
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
@@ -105,6 +109,7 @@ def reference_decisions(params: RunParams, population: Population, decisions: pd
     return refs
 
 
+@timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
