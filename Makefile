@@ -19,7 +19,7 @@ $(UV):
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(STAMP): $(UV) uv.lock pyproject.toml
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --compile-bytecode
 	@touch $(STAMP)
 
 study: setup
@@ -34,7 +34,7 @@ lint: setup
 
 # JupyterLab is in the `lab` dependency group: installed on top of the environment, only here.
 lab: setup
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --inexact --group lab
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --compile-bytecode --inexact --group lab
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup

@@ -147,7 +147,7 @@ class Zygote:
         return self.request({"op": "status", "pid": pid})["returncode"]
 
     def exit_info(self, pid: int) -> dict:
-        """The kernel's exit code (None while it runs) and, once it exited, its peak RSS in KiB."""
+        """The kernel's exit code (None while it runs) and, once it exited, its peak RSS in KiB and CPU seconds."""
         return self.request({"op": "status", "pid": pid})
 
     def signal(self, pid: int, signum: int) -> bool:
@@ -335,6 +335,7 @@ class ZygoteProvisioner(LocalProvisioner):
             return None if _pid_alive(self.zpid) else -signal.SIGKILL
         if info.get("maxrss_kib") is not None and isinstance(getattr(self.parent, "run_stats", None), dict):
             self.parent.run_stats["peak_rss_mib"] = round(info["maxrss_kib"] / 1024, 1)
+            self.parent.run_stats["kernel_cpu_seconds"] = info["cpu_seconds"]
         return info["returncode"]
 
     async def wait(self) -> int | None:
@@ -466,8 +467,8 @@ def execute_notebook_warm(
     clean exit takes 0.1-0.2 s, or 1 s when its shutdown race hits). A notebook that needs its
     kernel's exit (an ``atexit`` hook, a file left open at the end) can pass either back.
 
-    `stats`, if given, receives the kernel's ``peak_rss_mib`` (its maximum resident set, from the
-    zygote's wait4; absent when warm kernels are off).
+    `stats`, if given, receives the kernel's ``peak_rss_mib`` (its maximum resident set) and
+    ``kernel_cpu_seconds`` (user + system), from the zygote's wait4; absent when warm kernels are off.
     """
     warm = warm_enabled() and start_zygote() is not None  # the zygote imports while we import papermill
     import papermill as pm

@@ -171,9 +171,10 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
 
 
 def _run_costs(work: Path, stats: dict) -> dict:
-    """What the run cost: its kernel's peak resident memory and the seconds the kit's stages took in
-    it (timings.json, written by `kit.run.save_run`; absent if the run failed before saving)."""
-    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib")}
+    """What the run cost: its kernel's peak resident memory and CPU seconds (None when warm kernels are
+    off), and the wall seconds the kit's stages took in it (timings.json, written by
+    `kit.run.save_run`; absent if the run failed before saving)."""
+    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib"), "kernel_cpu_seconds": stats.get("kernel_cpu_seconds")}
     try:
         costs.update(json.loads((work / "timings.json").read_text()))
     except (OSError, ValueError):
