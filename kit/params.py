@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .vocabulary import PURPOSES
+
 INF = math.inf
 
 # Documented knob ranges: (low, high, low inclusive, high inclusive).
@@ -112,4 +114,15 @@ RUN_SPECS: dict[str, Spec] = {
     "min_obs": Spec(
         int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
     ),
+    "purpose": Spec(
+        str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
+    ),
+    "purpose_limitation": Spec(
+        bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
+    ),
 }
+
+# Runs one study may expand to unless the caller raises the cap (`crmkit run --max-runs N`): a grid
+# that big is more often a mistake (a seed list of range(10**6)) than a plan. Here, not in kit.study,
+# so the command line can show it without importing the science stack.
+MAX_RUNS_PER_STUDY = 5_000

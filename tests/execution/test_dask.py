@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
