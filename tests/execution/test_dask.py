@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tests.conftest import ROOT, run_cli
 
 DASK = str(Path(sys.executable).with_name("dask"))
