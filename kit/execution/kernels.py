@@ -445,6 +445,68 @@ class WarmKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
 
+_ENGINE = "crmkit-save-at-end"
+
+
+def _register_engine() -> str:
+    """Register `SaveAtEndEngine` with papermill (once) and return its name."""
+    from papermill.engines import papermill_engines
+
+    if _ENGINE not in papermill_engines._engines:
+        papermill_engines.register(_ENGINE, _save_at_end_engine())
+    return _ENGINE
+
+
+def _save_at_end_engine() -> type:
+    """papermill's nbclient engine, writing the output notebook once, when execution ends.
+
+    papermill writes it before and after every cell (46 writes of up to 160 KB for the experiment
+    notebook) so that a crashed run leaves a partial notebook; here the manager's final save, which
+    papermill makes in a ``finally`` (a failing or timed-out cell, a dead kernel), still does.
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager
+
+    class SaveAtEndManager(NotebookExecutionManager):
+        final = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self.final:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.final = True
+            super().notebook_complete(**kwargs)
+
+    class SaveAtEndEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb,
+            kernel_name,
+            output_path=None,
+            progress_bar=True,
+            log_output=False,
+            autosave_cell_every=30,
+            **kwargs,
+        ):  # papermill's Engine.execute_notebook
+            nb_man = SaveAtEndManager(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    return SaveAtEndEngine
+
+
 def execute_notebook_warm(
     input_path: str | Path,
     output_path: str | Path,
@@ -461,11 +523,12 @@ def execute_notebook_warm(
     papermill when warm kernels are off.
 
     Two defaults differ from papermill's, to spare each run ~0.3-0.5 s that is not its work: the
-    output notebook is written once at the end (and when a cell fails), not before and after every
-    cell (``request_save_on_cell_execute=False``); and once the last cell's outputs are in, the
-    kernel is killed rather than asked to shut down (``shutdown_kernel="immediate"``; ipykernel's
-    clean exit takes 0.1-0.2 s, or 1 s when its shutdown race hits). A notebook that needs its
-    kernel's exit (an ``atexit`` hook, a file left open at the end) can pass either back.
+    output notebook is written when execution ends (also when a cell fails or times out, or the
+    kernel dies), not before and after every cell (`SaveAtEndEngine`); and once the last cell's
+    outputs are in, the kernel is killed rather than asked to shut down
+    (``shutdown_kernel="immediate"``; ipykernel's clean exit takes 0.1-0.2 s, or 1 s when its
+    shutdown race hits). Pass ``engine_name="nbclient"`` or ``shutdown_kernel="graceful"`` to get
+    papermill's behaviour back (a notebook that needs its kernel's exit: an ``atexit`` hook).
 
     `stats`, if given, receives the kernel's ``peak_rss_mib`` (its maximum resident set) and
     ``kernel_cpu_seconds`` (user + system), from the zygote's wait4; absent when warm kernels are off.
@@ -476,7 +539,7 @@ def execute_notebook_warm(
     if warm and get_zygote() is not None:
         kwargs["kernel_manager_class"] = type("WarmKernelManager", (WarmKernelManager,), {"run_stats": stats})
         kwargs.setdefault("shutdown_kernel", "immediate")
-        kwargs.setdefault("request_save_on_cell_execute", False)
+        kwargs.setdefault("engine_name", _register_engine())
     return pm.execute_notebook(
         str(input_path),
         str(output_path) if output_path is not None else None,
