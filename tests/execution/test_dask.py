@@ -198,3 +198,14 @@ def test_a_worker_running_other_code_fails_its_run_and_says_why(tmp_path):
     assert out["record"]["status"] == man["status"] == "failed"
     assert man["error"].startswith(f"worker {out['worker']} runs different kit code than the client (source sha256 ")
     assert man["kit_code_sha256"] == code_fingerprint() and "metrics.json" in out["files"]
+
+
+@pytest.mark.slow
+def test_scheduler_local_starts_a_local_cluster_with_the_same_results(tmp_path, capsys):
+    study = ROOT / "studies" / "smoke.yaml"
+    local, remote = tmp_path / "local", tmp_path / "dask-local"
+    assert run_cli(["run", str(study), "--out", str(local), "--jobs", "1"]) == 0
+    assert run_cli(["run", str(study), "--out", str(remote), "--scheduler", "local", "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "2 worker(s); dashboard http" in err
+    _same_results(local, remote)
