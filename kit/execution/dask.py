@@ -96,7 +96,9 @@ def write_run_folder(runs_dir: Path, run_id: str, files: dict[str, bytes]) -> Pa
     return final
 
 
-def execute_run_remote(spec, notebook_name: str, notebook: bytes, git: dict, client_code: str) -> dict:
+def execute_run_remote(
+    spec, notebook_name: str, notebook: bytes, git: dict, client_code: str, study_name: str = ""
+) -> dict:
     """The task: execute one run on this worker in a scratch folder and return its files.
 
     Returns ``{"record": ..., "files": {relative path: bytes}, "worker": ..., "code": ...}``.
@@ -110,7 +112,7 @@ def execute_run_remote(spec, notebook_name: str, notebook: bytes, git: dict, cli
             nb_path.write_bytes(notebook)
             runs = scratch / "runs"
             runs.mkdir()
-            rec = execute_run(spec, str(nb_path), str(runs), git)
+            rec = execute_run(spec, str(nb_path), str(runs), git, study_name)
             files = run_files(runs / spec.run_id)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -202,6 +204,7 @@ def run_on_cluster(
     jobs: int,
     on_done: Callable[[dict], None],
     stream=None,
+    study_name: str = "",
 ) -> None:
     """Execute `todo` (RunSpecs) as tasks; write each run's folder as it comes back; report it to `on_done`."""
     from distributed import as_completed
@@ -224,6 +227,7 @@ def run_on_cluster(
                 nb_bytes,
                 git,
                 client_code,
+                study_name,
                 key=f"{TASK_PREFIX}{spec.run_id}-{time.time_ns()}",
                 pure=False,
             )
