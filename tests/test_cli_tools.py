@@ -48,7 +48,7 @@ def test_time_estimate_is_median_times_rounds():
     assert p.left() == 4.1  # 2 runs left = 1 round of 2 jobs at the median 4.1 s
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "studies").glob("*.yaml")))
 def test_shipped_studies_validate_against_the_schema(name):
     schema = study_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
