@@ -18,7 +18,7 @@ def small_pop():
 
 E2E_STUDY = """
 name: e2e
-description: two runs through papermill (no notebook named: the kit's experiment notebook)
+description: two runs through papermill, on the kit's own notebook (the study names none)
 base: {n_customers: 3000}
 grid:
   approach: [mass, kmeans]
