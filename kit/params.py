@@ -158,6 +158,9 @@ RUN_SPECS: dict[str, Spec] = {
     "purpose": Spec(
         str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
     ),
+    "retention_days": Spec(
+        int, 0, "days of purchase data the firm keeps for profiling; 0: all of it", low=0, high=3650
+    ),
     "purpose_limitation": Spec(
         bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
     ),
