@@ -39,6 +39,7 @@ from ..measures.audit import AUDIT_MAX_FIT
 from ..measures.wellbeing import wellbeing_metrics
 from ..params import ParameterError
 from ..population import Population, make_population
+from ..population.history import retained_behaviour
 from ..segmenters import CONSENT_EXEMPT, ConsentGate, Segmenter, consent_gated, make_segmenter
 from ..segmenters.base import fit_sample
 from ..targeting import Policy, target_customers
@@ -46,12 +47,14 @@ from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
 from .longrun import simulate
 from .notices import notice_metrics, segment_notices
 from .params import RunParams
+from .timing import timed_stage
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
 _BOOTSTRAP_KEY = 103
 _TRACING_KEY = 104
 _AUDIT_KEY = 105
+_RETENTION_KEY = 111
 
 
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
@@ -77,18 +80,30 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
+@timed_stage("population")
 def build_population(params: RunParams) -> Population:
     """Generate the run's population from its knobs and seed."""
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
+def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
+    """The customers at `rows` as approaches may read them: purchase data only within the run's
+    retention window (`retention_days`), and only the columns declared for its purpose."""
+    customers = population.customers
+    if params.retention_days:
+        rng = np.random.default_rng(stage_seed(params.seed, _RETENTION_KEY))
+        customers = retained_behaviour(customers, params.retention_days, rng)
+    return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
+
+
+@timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers: with `respect_consent` (the default) only on
     those with profiling consent, behind a `ConsentGate` that gives everyone else the mass treatment
     (only mass, which reads no personal data, is not gated)."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
     gated = consent_gated(params.approach, seg, params.respect_consent)
-    return gated.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
+    return gated.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
 
 
 def policy_of(params: RunParams) -> Policy:
@@ -101,6 +116,7 @@ def policy_of(params: RunParams) -> Policy:
     )
 
 
+@timed_stage("target")
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
@@ -113,8 +129,10 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
     `audit_trials` is 0) and the tracing attack (`tracing_advantage`), both on what the approach releases
     about the customers it was fitted on (behind the consent gate: those with profiling consent; the
     non-members are the held-out customers under the same filter). The audit fits on a seeded sample of
-    at most `AUDIT_MAX_FIT` of them (all of them if the approach cannot be fitted on that few)."""
-    history, holdout = population.history, population.holdout
+    at most `AUDIT_MAX_FIT` of them (all of them if the approach cannot be fitted on that few). Both read
+    the customers as the approach may (`firm_view`)."""
+    in_campaign = population.customers["in_campaign"].to_numpy()
+    history, holdout = firm_view(params, population, in_campaign), firm_view(params, population, ~in_campaign)
     gated = isinstance(seg, ConsentGate)
     inner = seg.estimator if gated else seg
     members = history[ConsentGate.consents(history)] if gated else history
@@ -160,6 +178,7 @@ def reference_decisions(params: RunParams, population: Population, decisions: pd
     return refs
 
 
+@timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
