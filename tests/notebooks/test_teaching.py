@@ -33,13 +33,15 @@ def parameters_of(path: Path) -> dict:
     return out
 
 
-def test_four_teaching_notebooks_each_with_an_answer_key():
-    assert [p.name[:2] for p in TEACHING] == ["01", "02", "03", "04"]
+def test_teaching_notebooks_each_with_an_answer_key():
+    assert [p.name[:2] for p in TEACHING] == ["01", "02", "03", "04", "06"]
     keys = {p.stem + "_solutions.ipynb" for p in TEACHING}
     assert {p.name for p in SOLUTIONS} <= keys
-    assert {"02_proxies_solutions.ipynb", "04_fatigue_and_older_customers_solutions.ipynb"} <= {
-        p.name for p in SOLUTIONS
-    }
+    assert {
+        "02_proxies_solutions.ipynb",
+        "04_fatigue_and_older_customers_solutions.ipynb",
+        "06_trust_over_time_solutions.ipynb",
+    } <= {p.name for p in SOLUTIONS}
 
 
 @pytest.mark.parametrize("path", TEACHING + SOLUTIONS, ids=lambda p: p.stem)
@@ -122,6 +124,27 @@ def test_lesson_4_the_cap_costs_without_fatigue_and_pays_with_it():
     paired = runs[(runs["older_fatigue"] == fatigued) & (runs["older_contact_cap"] == best_cap)]["change"]
     assert paired.mean() > 0.5  # with fatigue the best cap beats no cap on average over worlds,
     assert (paired > 0).sum() > len(paired) / 2  # and in most of them
+
+
+@pytest.mark.slow
+def test_lesson_6_trust_response_drives_churn_the_same_for_all_at_zero():
+    """Notebook 6's claims: with no trust response every approach loses the very same customers; as the
+    response strengthens, kmeans loses more (mean over the notebook's worlds)."""
+    p = parameters_of(_notebook("06"))
+    lo, hi = min(p["sensitivities"]), max(p["sensitivities"])
+    assert lo == 0.0 and p["approaches"][0] == "kmeans"
+    runs = sweep(
+        {"n_customers": LESSON_N, "horizon": p["horizon"]},
+        {"trust_sensitivity": [lo, hi]},
+        p["approaches"],
+        seeds=p["seeds"],
+        progress=False,
+    )
+    at_zero = runs[runs["trust_sensitivity"] == lo]
+    assert (at_zero.groupby("seed")["churn_rate"].nunique() == 1).all()
+    assert (at_zero["optout_rate"] == 0).all()
+    churn = runs[runs["label"] == "kmeans"].groupby("trust_sensitivity")["churn_rate"].mean()
+    assert churn[hi] > churn[lo] + 0.1
 
 
 def test_as_list_reads_papermill_text():
