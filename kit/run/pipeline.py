@@ -34,6 +34,7 @@ from ..measures import (
 )
 from ..measures.wellbeing import wellbeing_metrics
 from ..population import Population, make_population
+from ..population.history import retained_behaviour
 from ..segmenters import Segmenter, make_segmenter
 from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, columns_outside_purpose
@@ -45,6 +46,7 @@ _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
 _BOOTSTRAP_KEY = 103
 _MIA_KEY = 104
+_RETENTION_KEY = 111
 
 
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
@@ -75,10 +77,20 @@ def build_population(params: RunParams) -> Population:
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
+def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
+    """The customers at `rows` as approaches may read them: purchase data only within the run's
+    retention window (`retention_days`), and only the columns declared for its purpose."""
+    customers = population.customers
+    if params.retention_days:
+        rng = np.random.default_rng(stage_seed(params.seed, _RETENTION_KEY))
+        customers = retained_behaviour(customers, params.retention_days, rng)
+    return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
+
+
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return seg.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
+    return seg.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
 
 
 def policy_of(params: RunParams) -> Policy:
