@@ -118,7 +118,10 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
     t0 = time.perf_counter()
     error = None
     attempts = 0
-    parameters = {**spec.params, "output_dir": str(work)}
+    # Figures are off in study runs: the study report draws its own from results.csv, and drawing
+    # three per run cost more than most runs' science. A notebook run by hand draws them.
+    parameters = {**spec.params, "output_dir": str(work), "figures": False}
+    stats: dict = {}
     while True:
         attempts += 1
         try:
@@ -131,6 +134,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
                     progress_bar=False,
                     log_output=False,
                     cwd=str(work),
+                    stats=stats,
                 )
             error = None
             break
@@ -150,6 +154,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
     if error is None:
         rec = json.loads((work / "metrics.json").read_text())
         manifest["population_fingerprint"] = rec.get("population_fingerprint")
+    manifest.update(_run_costs(work, stats))
     manifest.update(
         finished=_now(),
         seconds=round(time.perf_counter() - t0, 2),
@@ -169,6 +174,18 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
         "seconds": manifest["seconds"],
         "error": error,
     }
+
+
+def _run_costs(work: Path, stats: dict) -> dict:
+    """What the run cost: its kernel's peak resident memory and CPU seconds (None when warm kernels are
+    off), and the wall seconds the kit's stages took in it (timings.json, written by
+    `kit.run.save_run`; absent if the run failed before saving)."""
+    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib"), "kernel_cpu_seconds": stats.get("kernel_cpu_seconds")}
+    try:
+        costs.update(json.loads((work / "timings.json").read_text()))
+    except (OSError, ValueError):
+        costs["science_seconds"] = None
+    return costs
 
 
 class Progress:
@@ -220,8 +237,15 @@ class Progress:
             self.bar.close()
 
 
-def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> pd.DataFrame:
-    """Execute every run not already done, then collect results.csv. Returns the results table."""
+def run_study(
+    study: Study, out_dir: str | Path, jobs: int = 1, stream=None, scheduler: str | None = None
+) -> pd.DataFrame:
+    """Execute every run not already done, then collect results.csv. Returns the results table.
+
+    `scheduler`: None runs on this machine's process pool of `jobs` workers; a Dask scheduler's
+    address, or "local" for a LocalCluster of `jobs` workers, runs each run as a task there
+    (`kit.execution.dask`).
+    """
     out = Path(out_dir).resolve()  # runs execute with their own folder as cwd
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -232,15 +256,20 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> 
     stream = stream or sys.stderr
     todo = [r for r in study.runs if not is_done(runs_dir / r.run_id)]
     skipped = len(study.runs) - len(todo)
+    where = f"with {jobs} job(s)" if scheduler is None else "on a Dask cluster"
     print(
-        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run with {jobs} job(s)",
+        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run {where}",
         file=stream,
         flush=True,
     )
     git = git_revision(Path(study.notebook).parent)
     progress = Progress(len(todo), stream, jobs)
     try:
-        if jobs <= 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from .dask import run_on_cluster
+
+            run_on_cluster(todo, study.notebook, runs_dir, git, scheduler, jobs, progress.update, stream, study.name)
+        elif jobs <= 1 or len(todo) <= 1:
             for spec in todo:
                 progress.update(execute_run(spec, str(study.notebook), str(runs_dir), git, study.name))
         else:
