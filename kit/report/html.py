@@ -358,6 +358,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         failures=failures,
         runs=runs,
         stale=stale,
+        has_summary=not summary.empty,
+        present={f for f in ("results.csv", "study.yaml") if (out / f).exists()},
         out_name=out.name,
         kit_version=__version__,
         git=", ".join(sorted(gits)) + (" (with uncommitted changes)" if dirty else ""),
