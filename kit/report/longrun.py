@@ -93,9 +93,13 @@ def longrun_findings(comps: pd.DataFrame, reference: str) -> list[str]:
             parts.setdefault(verdict(r), []).append(f"{where}: {_interval_text(r)}" if where else _interval_text(r))
         if "overtakes" in parts:
             overtakers.append(setting)
-        said = [
-            f"{v} at {'; '.join(parts[v])}" for v in ("overtakes", "falls behind", "not distinguishable") if v in parts
-        ]
+        at = " at " if conditions else ": "
+        phrase = {
+            "overtakes": "overtakes",
+            "falls behind": "falls behind",
+            "not distinguishable": "cannot be told apart",
+        }
+        said = [f"{phrase[v]}{at}{'; '.join(parts[v])}" for v in phrase if v in parts]
         out.append(f"{setting} vs {reference}, discounted long-run value per customer: " + "; it ".join(said) + ".")
     span = ", ".join(f"{c} {_g(value[c].min())} to {_g(value[c].max())}" for c in conditions)
     span = f"the range studied ({span})" if span else "the runs studied"

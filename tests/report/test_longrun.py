@@ -59,7 +59,7 @@ def test_findings_say_where_an_approach_overtakes():
     unaware = next(f for f in findings if f.startswith("unaware vs kmeans"))
     assert "overtakes at trust_sensitivity 0.3: +1.9" in unaware and "falls behind at trust_sensitivity 0:" in unaware
     mass = next(f for f in findings if f.startswith("mass vs kmeans"))
-    assert "not distinguishable" in mass and "overtakes" not in mass
+    assert "cannot be told apart" in mass and "overtakes" not in mass
 
 
 def test_no_overtaker_is_said_plainly():
