@@ -86,14 +86,19 @@ def build_population(params: RunParams) -> Population:
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
-def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
-    """The customers at `rows` as approaches may read them: purchase data only within the run's
-    retention window (`retention_days`), and only the columns declared for its purpose."""
+def retained(params: RunParams, population: Population) -> pd.DataFrame:
+    """Every customer with purchase data only within the run's retention window (`retention_days`)."""
     customers = population.customers
     if params.retention_days:
         rng = np.random.default_rng(stage_seed(params.seed, _RETENTION_KEY))
         customers = retained_behaviour(customers, params.retention_days, rng)
-    return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
+    return customers
+
+
+def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
+    """The customers at `rows` as approaches may read them: purchase data only within the run's
+    retention window (`retention_days`), and only the columns declared for its purpose."""
+    return purpose_view(retained(params, population)[rows], masked_columns(params.purpose, params.purpose_limitation))
 
 
 @timed_stage("fit")
@@ -243,7 +248,13 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         )
     )
     longrun_metrics, longrun_tables = simulate(
-        params, population, seg, decisions, policy_of(params), masked_columns(params.purpose, params.purpose_limitation)
+        params,
+        population,
+        seg,
+        decisions,
+        policy_of(params),
+        masked_columns(params.purpose, params.purpose_limitation),
+        retained(params, population) if params.horizon > 1 else None,
     )
     metrics.update(longrun_metrics)
     metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))
