@@ -7,13 +7,18 @@ arrays or tables and returns plain numbers or tables; `kit.run.pipeline.measure`
 """
 
 from ..vocabulary import MIN_CELL
-from .checks import FOUR_FIFTHS, ethics_checks
+from .checks import FOUR_FIFTHS, ethics_checks, passes_four_fifths
 from .fairness import (
     FAIRNESS_ATTRS,
+    INTERSECTION,
+    INTERSECTION_NAME,
+    cap_excluded_share,
     fairness_metrics,
     fairness_metrics_many,
     fairness_table,
     group_table,
+    intersection_metrics,
+    offer_beneficial,
     segment_balance,
 )
 from .gain import (
@@ -46,11 +51,14 @@ __all__ = [
     "ATTR_INFERENCE_QI",
     "FAIRNESS_ATTRS",
     "FOUR_FIFTHS",
+    "INTERSECTION",
+    "INTERSECTION_NAME",
     "N_BOOT",
     "attack_features",
     "attribute_inference",
     "best_threshold",
     "bootstrap_cell_sums",
+    "cap_excluded_share",
     "clopper_pearson",
     "customer_values",
     "epsilon_lower_bound",
@@ -61,9 +69,12 @@ __all__ = [
     "gain_by_group",
     "gain_share",
     "group_table",
+    "intersection_metrics",
     "majority_predict",
     "membership_inference",
     "min_segment_size",
+    "offer_beneficial",
+    "passes_four_fifths",
     "policy_value",
     "reid_rates",
     "release_points",
