@@ -32,10 +32,12 @@ from .summaries import (
     FAIRNESS_METRICS,
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
+    comparisons,
     fmt_number,
     headline_findings,
     pareto_front,
     summarise,
+    worst_cells,
 )
 
 
@@ -53,13 +55,12 @@ def _fig_to_png(fig) -> bytes:
     return buf.getvalue()
 
 
-# Below these extra costs over mass a difference is within the measurement's noise (e.g. a
-# membership advantage of 0.01 from a few thousand customers), so no "gain per unit" is computed.
 _ENV = Environment(loader=PackageLoader("kit.report", "templates"), autoescape=True)
 
 
 def _cell(r: pd.Series, m: str, digits=3) -> str:
-    mean, lo, hi = r.get(f"{m}_mean"), r.get(f"{m}_min"), r.get(f"{m}_max")
+    """Mean over worlds, with the 95% interval of the mean over worlds (Student t) below it."""
+    mean, lo, hi = r.get(f"{m}_mean"), r.get(f"{m}_lo"), r.get(f"{m}_hi")
     txt = _fmt(mean, digits)
     if mean is not None and np.isfinite(mean) and lo != hi:
         txt += f"<br><span class='rng'>{_fmt(lo, digits)}–{_fmt(hi, digits)}</span>"
@@ -132,13 +133,13 @@ def _group_tables_html(out: Path, results: pd.DataFrame, labels: list[str]) -> s
         parts.append(
             _pivot_html(
                 pivot_by_group(fair, ["age_band", "gender"], "offer_rate", labels),
-                "Offer rate by age band / gender (mean over seeds)",
+                "Offer rate among contact-eligible customers, by age band / gender (mean over worlds)",
             )
         )
         parts.append(
             _pivot_html(
                 pivot_by_group(fair, ["age_band", "gender"], "offer_rate_if_helps", labels),
-                "Offer rate among customers an offer truly helps, by age band / gender",
+                "Among eligible customers an offer truly helps: share offered an action that truly helps, by age band / gender",
             )
         )
         parts.append(
@@ -206,6 +207,7 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
     """The trade-off figures, saved under figures/ and returned for embedding."""
     from .plots import plot_frontiers
 
+    n_worlds = int(summary["runs"].max())
     figs = []
     specs = [
         (
@@ -238,7 +240,13 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
             continue
         fronts = {m: pareto_front(summary, "gain_share", m) for m, _ in axes}
         fig = plot_frontiers(
-            summary, "gain_share", axes, fronts, title=title, ylabel="gain share (1 = oracle, 0 = mass)"
+            summary,
+            "gain_share",
+            axes,
+            fronts,
+            title=title,
+            ylabel="gain share (1 = oracle, 0 = mass)",
+            bounds=("lo", "hi"),
         )
         png = _fig_to_png(fig)
         write_atomic(out / "figures" / file, png)
@@ -246,9 +254,11 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
             {
                 "file": file,
                 "data": base64.b64encode(png).decode(),
-                "caption": f"{title}. Each point is an approach setting at its mean over seeds; bars span the "
-                "minimum to the maximum over seeds; ringed points are Pareto-efficient "
-                "(no other setting has more gain at less cost). Lower cost is to the left.",
+                "caption": f"{title}. Each point is an approach setting at its mean over {n_worlds} worlds "
+                "(seeds); bars are the 95% interval of that mean over worlds (Student t); ringed points are "
+                "Pareto-efficient at the means (no other setting has more mean gain at less mean cost). "
+                "Settings move together from world to world, so overlapping bars do not mean two settings are "
+                "alike: comparisons.csv pairs them by world. Lower cost is to the left.",
             }
         )
     return figs
@@ -259,6 +269,11 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     out = Path(out_dir)
     summary = summarise(results)
     labels = list(dict.fromkeys(results["label"]))
+    reference = study.reference if study.reference in labels else None
+    comps = comparisons(results, reference) if reference and not summary.empty else None
+    if comps is not None:
+        write_atomic(out / "comparisons.csv", comps.to_csv(index=False).encode())
+    cells = worst_cells(read_run_tables(out, results, "fairness_by_age_band_gender"))
     figures = _figures(summary, out) if not summary.empty else []
     manifests = [read_manifest(out / "runs" / r) or {} for r in results["run_id"]]
     runs = []
@@ -297,7 +312,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         labels=", ".join(labels),
         seeds=", ".join(str(s) for s in sorted(results["seed"].unique())),
         population=population,
-        findings=headline_findings(summary),
+        findings=headline_findings(summary, comps, reference, cells),
+        reference=reference,
         figures=figures,
         gain_table=Markup(
             _summary_html(summary, GAIN_PRIVACY_METRICS) if not summary.empty else "<p>No successful runs.</p>"

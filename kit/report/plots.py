@@ -76,10 +76,13 @@ def plot_frontiers(
     title: str | None = None,
     ylabel: str | None = None,
     axes=None,
+    bounds: tuple[str, str] = ("min", "max"),
 ):
     """Gain (y) against each cost (x), one panel per cost; points are approach settings.
 
-    Each point sits at the mean over seeds with bars from min to max; settings in `fronts[cost]`
+    Each point sits at the mean over seeds with bars from the `<m>_<bounds[0]>` to the
+    `<m>_<bounds[1]>` column (min to max by default; the study report passes ("lo", "hi"), the
+    95% interval of the mean over worlds); settings in `fronts[cost]`
     are ringed as Pareto-efficient. An infinite cost (epsilon of a non-private approach) is drawn
     at the right edge of its panel, labelled ∞.
     """
@@ -93,12 +96,13 @@ def plot_frontiers(
     fronts = fronts or {}
     for ax, (cost, xlabel) in zip(axes, costs):
         x_mean, edge = _finite_or_edge(summary[f"{cost}_mean"].to_numpy(dtype=float))
-        x_lo, _ = _finite_or_edge(summary[f"{cost}_min"].to_numpy(dtype=float))
-        x_hi, _ = _finite_or_edge(summary[f"{cost}_max"].to_numpy(dtype=float))
+        lo_col, hi_col = (f"{cost}_{b}" for b in bounds)
+        x_lo, _ = _finite_or_edge(summary[lo_col].to_numpy(dtype=float))
+        x_hi, _ = _finite_or_edge(summary[hi_col].to_numpy(dtype=float))
         if edge is not None:
             x_lo, x_hi = (
-                np.where(np.isinf(summary[f"{cost}_min"]), edge, x_lo),
-                np.where(np.isinf(summary[f"{cost}_max"]), edge, x_hi),
+                np.where(np.isinf(summary[lo_col]), edge, x_lo),
+                np.where(np.isinf(summary[hi_col]), edge, x_hi),
             )
         for i, (_, r) in enumerate(summary.iterrows()):
             xm, ym = x_mean[i], r[f"{gain}_mean"]
@@ -108,7 +112,7 @@ def plot_frontiers(
                 xm,
                 ym,
                 xerr=[[xm - x_lo[i]], [x_hi[i] - xm]],
-                yerr=[[ym - r[f"{gain}_min"]], [r[f"{gain}_max"] - ym]],
+                yerr=[[ym - r[f"{gain}_{bounds[0]}"]], [r[f"{gain}_{bounds[1]}"] - ym]],
                 fmt="o",
                 color=colours[r["label"]],
                 capsize=3,

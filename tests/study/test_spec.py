@@ -127,3 +127,21 @@ def test_all_problems_reported_at_once(tmp_path):
 def test_shipped_studies_are_valid():
     for p in (ROOT / "studies").glob("*.yaml"):
         assert load_study(p, ROOT).runs
+
+
+def test_reference_setting(tmp_path):
+    from kit.study.spec import MSG_UNKNOWN_REFERENCE
+
+    # None named, and no kmeans at its defaults: no reference (no paired comparisons).
+    assert load_study(_write(tmp_path, GOOD), ROOT).reference is None
+    s = load_study(_write(tmp_path, GOOD + "reference: kmeans(n_clusters=3)\n"), ROOT)
+    assert s.reference == "kmeans(n_clusters=3)"
+    default = GOOD.replace("{kmeans: {n_clusters: [3, 5]}}", "{kmeans: {n_clusters: [6, 8]}}")
+    assert load_study(_write(tmp_path, default), ROOT).reference == "kmeans(n_clusters=6)"
+    with pytest.raises(StudyError) as e:
+        load_study(_write(tmp_path, GOOD + "reference: kmeans\n"), ROOT)
+    msg = MSG_UNKNOWN_REFERENCE.format(reference="kmeans", labels="mass, kmeans(n_clusters=3), kmeans(n_clusters=5)")
+    assert e.value.problems == [("reference", msg)]
+    assert msg == (
+        "'kmeans' is not a setting of this study; expected one of mass, kmeans(n_clusters=3), kmeans(n_clusters=5)"
+    )
