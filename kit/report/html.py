@@ -25,6 +25,7 @@ from .. import __version__
 from ..records import OK, read_manifest, write_atomic
 from ..study import Study
 from ..vocabulary import MIN_CELL
+from .findings import headline_findings, worst_cells
 from .summaries import (
     CHECK_DOCS,
     CHECKS,
@@ -34,10 +35,8 @@ from .summaries import (
     POP_KEYS,
     comparisons,
     fmt_number,
-    headline_findings,
     pareto_front,
     summarise,
-    worst_cells,
 )
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kit.report.findings import feasible, headline_findings, worst_cells
 from kit.report.html import pivot_by_group
-from kit.report.summaries import comparisons, feasible, headline_findings, pareto_front, summarise, worst_cells
+from kit.report.summaries import comparisons, pareto_front, summarise
 
 
 def _results():
@@ -190,3 +191,20 @@ def test_small_cells_suppressed():
     p = pivot_by_group(stacked, ["age_band", "gender"], "offer_rate", ["a"])
     assert p.loc["a", "18-24 / female"] == 0.5
     assert p.loc["a", "75+ / female"] == 0.4  # the 9-customer cell of seed 0 is left out of the mean
+
+
+def test_a_sweep_is_summarised_and_compared_condition_by_condition():
+    a, b = _worlds(6), _worlds(6, seed=1)
+    a["proxy_strength"], b["proxy_strength"] = 0.0, 1.0
+    b.loc[b["label"] == "kmeans(n_clusters=8)", "gain_share"] -= 0.3  # worse than the reference at strength 1
+    r = pd.concat([a, b], ignore_index=True)
+    s = summarise(r)
+    assert "kmeans(n_clusters=8) (proxy_strength=0.000)" in set(s["label"]) and len(s) == 12
+    ref = "kmeans(n_clusters=6)"
+    text = " ".join(headline_findings(s, comparisons(r, ref), ref))
+    assert (
+        "kmeans(n_clusters=8)'s gain share against kmeans(n_clusters=6), paired over 6 worlds each: "
+        "proxy_strength=0.000: +4." in text
+    )
+    assert "; proxy_strength=1.000: -2" in text
+    assert "Gain share against" not in text  # no sentence mixes the conditions
