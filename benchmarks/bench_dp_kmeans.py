@@ -11,6 +11,7 @@ upper quartile <= 1.20 at epsilon 1. (diffprivlib's DPLloyd measured 1.25-1.28 m
 quartile 2-4x, on easier blobs.)
 
     .venv/bin/python benchmarks/bench_dp_kmeans.py [--worlds 10] [--epsilons 0.5 1 4 inf]
+        [--n-iter 2 3 4 5] [--hist-share 0.1 0.2 0.3]   # also: how the defaults were chosen
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from kit.segmenters.dp import nearest  # noqa: E402
 BASE = {"n_customers": 20_000, "proxy_strength": 0.5, "older_fatigue": 0.3, "older_contact_cap": 3}
 
 
-def nicv_ratio(seed: int, epsilon: float) -> tuple[float, float, int]:
+def nicv_ratio(seed: int, epsilon: float, **approach_params) -> tuple[float, float, int]:
     """(NICV ratio, dp_kmeans fit seconds, customers fitted) in one world."""
-    params = validate_run({"approach": "dp_kmeans", "approach_params": {"epsilon": epsilon}, "seed": seed, **BASE})
+    approach_params = {"epsilon": epsilon, **approach_params}
+    params = validate_run({"approach": "dp_kmeans", "approach_params": approach_params, "seed": seed, **BASE})
     pop = build_population(params)
     t0 = time.perf_counter()
     seg = fit_segmenter(params, pop)
@@ -56,12 +58,31 @@ def nicv_ratio(seed: int, epsilon: float) -> tuple[float, float, int]:
     return dp / ref, fit_s, len(z)
 
 
+def sweep(worlds: int, settings: list[tuple[str, float]]) -> None:
+    """NICV ratio (median, upper quartile) at epsilon 0.5 and 1 for other values of one parameter."""
+    print("| parameter | value | epsilon 0.5: median, upper quartile | epsilon 1: median, upper quartile |")
+    print("|---|---|---|---|")
+    for name, value in settings:
+        cells = []
+        for eps in (0.5, 1.0):
+            r = np.array([nicv_ratio(seed, eps, **{name: value})[0] for seed in range(worlds)])
+            cells.append(f"{np.median(r):.3f}, {np.quantile(r, 0.75):.3f}")
+        print(f"| {name} | {value:g} | {cells[0]} | {cells[1]} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worlds", type=int, default=10)
     ap.add_argument("--epsilons", type=float, nargs="+", default=[0.5, 1.0, 4.0, math.inf])
+    ap.add_argument("--n-iter", type=int, nargs="+", help="also compare these n_iter at epsilon 0.5 and 1")
+    ap.add_argument("--hist-share", type=float, nargs="+", help="also compare these hist_share at epsilon 0.5 and 1")
     args = ap.parse_args()
     eps_list = sorted(set(args.epsilons) | {1.0})
+    if args.n_iter or args.hist_share:
+        sweep(
+            args.worlds, [("n_iter", v) for v in args.n_iter or []] + [("hist_share", v) for v in args.hist_share or []]
+        )
     print(f"dp_kmeans against scikit-learn KMeans (n_init=10) in the same clipped, scaled space; {args.worlds} worlds")
     print("| epsilon | median | upper quartile | max | fit s (median) | customers fitted |\n|---|---|---|---|---|---|")
     summary = {}

@@ -80,6 +80,11 @@ def main() -> None:
         + ", ".join(f"{e:g}: {x:.3f}" for e, x in zip(EPSILONS, lifts))
         + f"; largest excess {excess:+.3f}: {'ok' if excess <= 0.1 else 'FAILS'} (<= +0.1)"
     )
+    diffs = [arr[i]["attr_inference_lift_gender"] - km_l for i in range(1, len(settings))]
+    print(
+        "   paired by world, dp_kmeans - kmeans (mean +- standard error): "
+        + ", ".join(f"{e:g}: {d.mean():+.3f} +- {d.std(ddof=1) / np.sqrt(len(d)):.3f}" for e, d in zip(EPSILONS, diffs))
+    )
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ class Geometry:
         groups = tuple(t for t in (tuple(names.index(f) for f in g if f in names) for g in SHARE_GROUPS.values()) if t)
         grouped = np.zeros(len(names), dtype=bool)
         grouped[[j for g in groups for j in g]] = True
+        if (blo[grouped] != 0.0).any() or (bhi[grouped] != 1.0).any():
+            raise ValueError("features of a share group must be declared in [0, 1]; the sensitivity bound relies on it")
         lo = np.where(grouped, blo, np.maximum(blo, centre - clip * spread))
         hi = np.where(grouped, bhi, np.minimum(bhi, centre + clip * spread))
         offset = np.where(grouped, lo, (lo + hi) / 2.0)

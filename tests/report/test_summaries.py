@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kit.report.findings import feasible, headline_findings, worst_cells
-from kit.report.html import pivot_by_group
+from kit.report.groups import pivot_by_group
 from kit.report.summaries import comparisons, pareto_front, summarise
 
 

@@ -7,7 +7,6 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
@@ -19,6 +18,7 @@ from kit.run.pipeline import run_experiment
 from kit.segmenters import budget_ledger, dp_lloyd, make_segmenter
 from kit.segmenters.dp import LAST_STEP_WEIGHT, SEED_FEATURES, SU_RHO, Geometry
 from kit.study.spec import load_study
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.mark.parametrize("d", range(1, 21))
