@@ -25,13 +25,12 @@ from kit.measures import (
     FAIRNESS_ATTRS,
     MIN_CELL,
     attribute_inference,
+    audience_privacy,
     fairness_metrics_many,
     fairness_table,
     gain_by_group,
     group_table,
-    membership_inference,
     offer_beneficial,
-    reid_rates,
     segment_balance,
     truly_helps,
 )
@@ -66,10 +65,11 @@ def stage_breakdown(params, pop, seg, decisions) -> list[tuple[str, float]]:
     args = (decisions["offered"].to_numpy(), hit, truly_helps(hold), groups, decisions["eligible"].to_numpy())
     t, _ = timed(fairness_metrics_many, *args)
     rows.append(("aif360 spd/di/eod/aod among the eligible, older + gender", t))
-    t, _ = timed(reid_rates, hold, labels)
-    rows.append(("re-identification rates", t))
-    t, _ = timed(membership_inference, seg.release_, hist, hold, np.random.default_rng(0))
-    rows.append(("membership inference", t))
+    released = decisions[[c for c in decisions.columns if c.startswith("released_")]]
+    t, _ = timed(audience_privacy, released, labels)
+    rows.append(("audience file: re-identification, smallest class", t))
+    t, _ = timed(pipeline.membership, params, pop, seg)
+    rows.append((f"membership: canary audit ({2 * params.audit_trials} fits) + tracing", t))
     t0 = time.perf_counter()
     for attr, (col, pos) in FAIRNESS_ATTRS.items():
         attribute_inference(hist, seg.labels_, hold, labels, col, pos, ATTR_INFERENCE_QI[attr])

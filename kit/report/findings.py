@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .comparisons import COMPARISON_COLUMNS, distinguishable
@@ -234,6 +235,7 @@ def headline_findings(
                 parts.append(f"ε = {fmt_number(r['epsilon_mean'], 2)}: " + _effect(row, "gain share", reference, True))
         if parts:
             out.append(f"What ε costs, differentially private k-means against {reference}: " + "; ".join(parts) + ".")
+    out.extend(privacy_findings(summary))
     out.extend(four_fifths_sentences(summary, worst_cells))
     return out
 
@@ -253,3 +255,56 @@ def worst_cells(stacked: pd.DataFrame) -> dict:
         label: (c.index[0][1] if isinstance(c.index[0], tuple) else c.index[0], int(c.iloc[0]))
         for label, c in counts.groupby(level=0)
     }
+
+
+def privacy_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences on consent, the audience file's k-anonymity and the membership audit, from the summary."""
+    out = []
+    col = summary.get("consent_violations_max")
+    if col is not None:
+        ignoring = summary[(pd.to_numeric(col, errors="coerce") > 0) & (summary["approach"] != "oracle")]
+        for _, r in ignoring.iterrows():
+            base = summary[(summary["label"] == r["label"].replace(" (ignoring consent)", ""))]
+            buys = (
+                f" (+{100 * (r['gain_share_mean'] - base['gain_share_mean'].iloc[0]):.1f} points over "
+                f"{base['label'].iloc[0]}, which respects it)"
+                if len(base) and r["label"] != base["label"].iloc[0]
+                else ""
+            )
+            out.append(
+                f"Infeasible: {r['label']} profiles {r['consent_violations_mean']:.0f} held-out customers without "
+                f"profiling consent for {100 * r['gain_share_mean']:.1f}% of the oracle's gain{buys}."
+            )
+    kanon = summary[summary["approach"] == "kanon"]
+    if not kanon.empty and {"min_audience_class_min", "reid_rate_mean"} <= set(summary.columns):
+        parts = [
+            f"{r['label']} {100 * r['gain_share_mean']:.1f}% gain, smallest class {r['min_audience_class_min']:.0f}, "
+            f"re-identification {100 * r['reid_rate_mean']:.1f}%"
+            for _, r in kanon.iterrows()
+        ]
+        ref = summary[summary["label"] == "kmeans(n_clusters=20)"]  # kanon starts from 20 segments
+        if len(ref):
+            r = ref.iloc[0]
+            parts.append(
+                f"against {r['label']} {100 * r['gain_share_mean']:.1f}% gain, re-identification "
+                f"{100 * r['reid_rate_mean']:.1f}% of the audience file"
+            )
+        out.append("k-anonymous audience files: " + "; ".join(parts) + ".")
+    if "mia_audit_eps_lb_mean" in summary:
+        audited = summary.dropna(subset=["mia_audit_eps_lb_mean"])
+        top = audited["mia_audit_eps_lb_max"].max() if len(audited) else math.nan
+        if np.isfinite(top) and top > 0:
+            exact = audited[audited["mia_audit_eps_lb_min"] >= top - 1e-9]["label"].tolist()
+            below = audited[audited["mia_audit_eps_lb_max"] < top - 1e-9]
+            txt = (
+                f"Membership audit (a canary added or left out; the attacker knows everyone else): "
+                f"{len(exact)} setting(s) show ε ≥ {top:.2f} in every seed, the most their trials can prove "
+                "(exact segment sizes count the canary)"
+            )
+            if len(below):
+                txt += "; below that: " + ", ".join(
+                    f"{r['label']} ≤ {r['mia_audit_eps_lb_max']:.2f} (formal ε {fmt_number(r.get('epsilon_mean'), 2)})"
+                    for _, r in below.iterrows()
+                )
+            out.append(txt + ".")
+    return out

@@ -29,10 +29,11 @@ GAIN_PRIVACY_METRICS = [
     ("value_policy", "value / customer", "expected net value per held-out customer, under the truth"),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
-    ("reid_rate", "re-identification", "share of customers unique on quasi-identifiers + segment"),
-    ("reid_rate_base", "re-id. without segment", "the same on quasi-identifiers alone"),
-    ("mia_advantage", "membership adv.", "TPR − FPR of the best membership-inference threshold"),
-    ("mia_epsilon_lb", "empirical ε lower bound", "from Clopper-Pearson bounds on the attack's rates"),
+    ("min_audience_class", "smallest audience class", "the audience file is k-anonymous for every k up to this"),
+    ("reid_rate", "re-identification", "share of customers unique in the audience file (QIs as released + segment)"),
+    ("reid_rate_base", "re-id. without segment", "the same on the released quasi-identifiers alone"),
+    ("tracing_advantage", "tracing advantage", "membership tracing on segment profiles, minus its null (0: nothing)"),
+    ("mia_audit_eps_lb", "audited ε lower bound", "canary audit: ε the release provably exceeds (95%)"),
     ("attr_inference_lift_older", "attr. inference (older)", "how much better than base rate the segment reveals 65+"),
     ("attr_inference_lift_gender", "attr. inference (gender)", "the same for gender"),
 ]
@@ -214,3 +215,12 @@ def fmt_number(v, digits=3) -> str:
             return "∞" if v > 0 else "-∞"
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def feasible_mask(summary: pd.DataFrame) -> pd.Series:
+    """Settings a firm could run: not the oracle (it reads the truth), and no customer profiled without
+    profiling consent in any seed (runs with respect_consent false carry their violations)."""
+    ok = summary["approach"] != "oracle"
+    if "consent_violations_max" in summary:
+        ok &= ~(pd.to_numeric(summary["consent_violations_max"], errors="coerce") > 0)
+    return ok
