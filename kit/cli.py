@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from .params import KNOB_RANGES  # light: params imports nothing else of the kit
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -122,16 +124,11 @@ def cmd_approaches(args) -> int:
 
 
 # `crmkit population` options and the run parameter (kit.params.RUN_SPECS) each one sets.
+# Option -> knob: --n for n_customers, --seed, then every other knob as --kebab-case.
 POPULATION_OPTIONS: dict[str, str] = {
     "--n": "n_customers",
     "--seed": "seed",
-    "--n-segments": "n_segments",
-    "--proxy-strength": "proxy_strength",
-    "--label-bias": "label_bias",
-    "--consent-rate": "consent_rate",
-    "--older-share": "older_share",
-    "--older-fatigue": "older_fatigue",
-    "--history-share": "history_share",
+    **{"--" + k.replace("_", "-"): k for k in KNOB_RANGES if k != "n_customers"},
 }
 
 

@@ -46,3 +46,10 @@ def study_run(tmp_path_factory):
     out = tmp / "out"
     code = run_cli(["run", str(path), "--out", str(out), "--jobs", "2"])
     return path, out, code
+
+
+def pytest_collection_modifyitems(config, items):
+    """CRMKIT_TEST_ORDER=reverse runs the tests in reverse order: a check that no test depends on
+    another having run first (module-scoped fixtures are rebuilt per module either way)."""
+    if os.environ.get("CRMKIT_TEST_ORDER") == "reverse":
+        items.reverse()

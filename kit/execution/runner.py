@@ -72,15 +72,13 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
     )
 
 
-def render_run_html(nb_path: Path, html_path: Path) -> None:
-    """The executed notebook as HTML without code cells (what a reviewer reads)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def render_run_html(nb_path: Path, html_path: Path, manifest: dict | None = None) -> None:
+    """The run's page: the executed notebook without code, headed by its study, approach, settings and
+    seed (from the manifest), linking back to the study report (see `kit.report.run_page`)."""
+    from ..report.run_page import render_run_page
 
-    nb = nbformat.read(nb_path, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    write_atomic(html_path, body.encode())
+    manifest = manifest or {}
+    render_run_page(nb_path, html_path, manifest, study=manifest.get("study", ""))
 
 
 @contextlib.contextmanager
@@ -102,7 +100,9 @@ def _stderr_to(path: Path):
             os.close(saved)
 
 
-def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, identity: dict | None = None) -> dict:
+def execute_run(
+    spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_name: str = "", identity: dict | None = None
+) -> dict:
     """Execute one run through papermill into its work folder, then move it into place.
 
     Returns a short record for the progress display; never raises for a failing run (the failure
@@ -122,6 +122,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, identity
         work.mkdir(parents=True)
         manifest = {
             "run_id": spec.run_id,
+            "study": study_name,
             "label": spec.label,
             "params": spec.params,
             "seed": spec.params["seed"],
@@ -164,7 +165,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, identity
             error = "the notebook finished without writing metrics.json"
         try:
             if (work / "notebook.ipynb").exists():
-                render_run_html(work / "notebook.ipynb", work / "report.html")
+                render_run_html(work / "notebook.ipynb", work / "report.html", manifest)
         except Exception as exc:  # a rendering failure fails the run, visibly
             if (env := environment_problem(exc)) is not None:
                 raise env from None
@@ -299,7 +300,7 @@ def run_study(
         git = git_revision(Path(study.notebook).parent)
         progress = Progress(len(todo), stream)
         try:
-            _execute(todo, str(study.notebook), runs_dir, git, identity, jobs, progress.update)
+            _execute(todo, str(study.notebook), runs_dir, (git, study.name, identity), jobs, progress.update)
         except KeyboardInterrupt:
             clean_leftovers(out)
             done = sum(check_run(runs_dir / r.run_id).trusted for r in study.runs)
@@ -312,12 +313,14 @@ def run_study(
         return collect_results(study, out)
 
 
-def _execute(todo: list, notebook: str, runs_dir: Path, git: dict, identity: dict, jobs: int, on_done) -> None:
-    """Run `todo` in this process (one job) or in a pool of `jobs` worker processes."""
+def _execute(todo: list, notebook: str, runs_dir: Path, context: tuple, jobs: int, on_done) -> None:
+    """Run `todo` in this process (one job) or in a pool of `jobs` worker processes.
+
+    `context`: what every run gets besides its spec: (git revision, study name, code identity)."""
     if jobs <= 1 or len(todo) <= 1:
         try:
             for spec in todo:
-                on_done(execute_run(spec, notebook, str(runs_dir), git, identity))
+                on_done(execute_run(spec, notebook, str(runs_dir), *context))
         except BaseException:
             from .kernels import shutdown
 
@@ -330,7 +333,7 @@ def _execute(todo: list, notebook: str, runs_dir: Path, git: dict, identity: dic
         initializer=_worker_init,
         initargs=(os.getpid(),),
     )
-    futures = [pool.submit(execute_run, spec, notebook, str(runs_dir), git, identity) for spec in todo]
+    futures = [pool.submit(execute_run, spec, notebook, str(runs_dir), *context) for spec in todo]
     try:
         for fut in as_completed(futures):
             on_done(fut.result())

@@ -38,6 +38,9 @@ EXPECTED_METRICS = {
     "fatigue_violations",
     "undescribed_segments",
     "four_fifths_fail",
+    "purpose_violations",
+    "notice_reading_ease",
+    "notice_truthful",
 }
 
 
