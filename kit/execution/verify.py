@@ -104,7 +104,7 @@ def verify_study(study: Study, out: Path, sample: int | None = None, stream=None
                 if state.state == "broken":
                     v.problems.append(state.detail)
                 if state.detail != MSG_BAD_MANIFEST and (run_dir / "metrics.json").exists():
-                    rec = execute_run(spec, str(study.notebook), tmp, git, identity)
+                    rec = execute_run(spec, str(study.notebook), tmp, git, study.name, identity)
                     if rec["status"] != OK:
                         v.problems.append(f"the re-execution failed: {str(rec['error']).splitlines()[0][:200]}")
                     else:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
-from fault_helpers import ROOT, leftovers, namespace_prefix, untrusted
 
 from kit.execution.manifests import MSG_BAD_MANIFEST, check_run, code_identity
 from kit.records import load_metrics
+from tests.conftest import run_cli
+from tests.execution.fault_helpers import ROOT, leftovers, namespace_prefix, untrusted
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from papermill.exceptions import PapermillExecutionError
 
 from kit.execution.folders import (
@@ -27,6 +26,7 @@ from kit.execution.folders import (
 )
 from kit.records import REPORTS_MARKER, STUDY_MARKER, write_atomic
 from kit.report.html import render_reports_index
+from tests.conftest import run_cli
 
 HOLD = (
     "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"

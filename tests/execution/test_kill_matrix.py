@@ -14,7 +14,9 @@ import sys
 import time
 
 import pytest
-from fault_helpers import (
+
+from kit.execution.folders import LOCK_NAME
+from tests.execution.fault_helpers import (
     ROOT,
     Runner,
     finished_runs,
@@ -29,8 +31,6 @@ from fault_helpers import (
     wait_for,
     wait_gone,
 )
-
-from kit.execution.folders import LOCK_NAME
 
 pytestmark = pytest.mark.slow
 N_KILLS = int(os.environ.get("CRMKIT_FAULT_KILLS", "10"))
