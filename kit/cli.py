@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status is the README's: 0 ok, 1 a run failed or differed,
     2 invalid input (including a folder another crmkit process owns), 3 the environment refused
     (no space, read-only, no permission), 130 interrupted (Ctrl-C; run again to resume)."""
-    from .execution.folders import FolderBusy, NotAStudyFolder, StudyInterrupted, environment_problem
+    from .execution.folders import FolderBusy, NotAStudyFolder, StudyInterrupted, WorkerDied, environment_problem
 
     args = build_parser().parse_args(argv)
     try:
@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyInterrupted as e:
         print(f"crmkit {args.command}: {e}", file=sys.stderr)
         return 130
+    except WorkerDied as e:
+        print(f"crmkit {args.command}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"crmkit {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -72,6 +72,13 @@ class StudyInterrupted(Exception):
         return f"interrupted: {self.done} of {self.total} runs finished and kept; run the same command again to resume"
 
 
+class WorkerDied(Exception):
+    """A pool worker was killed from outside; the study stopped, finished runs are kept."""
+
+    def __str__(self) -> str:
+        return "a worker process died (killed from outside?); finished runs are kept; run the same command again"
+
+
 class EnvironmentProblem(Exception):
     """The machine refused a write (no space, read-only, permission); `path` and `cause` say which."""
 

@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from ..study import RunSpec, Study
 from .folders import (
     FolderLock,
     StudyInterrupted,
+    WorkerDied,
     claim_study_folder,
     clean_leftovers,
     environment_problem,
@@ -79,6 +81,38 @@ def render_run_html(nb_path: Path, html_path: Path, manifest: dict | None = None
 
     manifest = manifest or {}
     render_run_page(nb_path, html_path, manifest, study=manifest.get("study", ""))
+
+
+def _outside_main_thread(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` in a helper thread, this thread waiting on it.
+
+    nbclient sets its own SIGINT and SIGTERM handlers while it runs a notebook in the main thread,
+    and those only shut the kernel down: Ctrl-C then neither stopped the study nor reached us. In a
+    helper thread it cannot set them, so the signal stays ours: on KeyboardInterrupt the zygote and
+    its kernel are stopped at once (the helper then fails and ends) and the interrupt goes on.
+    """
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name="crmkit-run", daemon=True)
+    helper.start()
+    try:
+        while helper.is_alive():
+            helper.join(0.2)
+    except BaseException:
+        from .kernels import shutdown
+
+        shutdown()
+        helper.join(10)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
 
 
 @contextlib.contextmanager
@@ -142,7 +176,8 @@ def execute_run(
             attempts += 1
             try:
                 with _stderr_to(work / "kernel-stderr.log"):
-                    execute_notebook_warm(
+                    _outside_main_thread(
+                        execute_notebook_warm,
                         notebook,
                         str(work / "notebook.ipynb"),
                         parameters=parameters,
@@ -337,6 +372,9 @@ def _execute(todo: list, notebook: str, runs_dir: Path, context: tuple, jobs: in
     try:
         for fut in as_completed(futures):
             on_done(fut.result())
+    except BrokenProcessPool:
+        _stop_pool(pool, futures)
+        raise WorkerDied() from None
     except BaseException:
         _stop_pool(pool, futures)
         raise
