@@ -1,6 +1,11 @@
 """`crmkit`: the command line.
 
+    crmkit --version                                the kit's version
+    crmkit init DIR                                 a new project: the bundled studies and notebooks
     crmkit run STUDY.yaml [--out DIR] [--jobs N]   run a study and render its report
+    crmkit run STUDY.yaml --dry-run                 list the runs, what is done, a time estimate; run nothing
+    crmkit schema [--out FILE]                      the JSON Schema of study files (for editors)
+    crmkit clean DIR [--yes]                        remove run folders no longer in the study
     crmkit report DIR [--study STUDY.yaml]          re-render a study's report from its saved results
     crmkit verify DIR [--sample K]                  re-execute runs and compare every metric exactly
     crmkit approaches                               list approaches and their parameters
@@ -32,6 +37,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_run(args) -> int:
+    from .cli_tools import resolve_study_path
     from .execution.folders import claim_study_folder
     from .execution.runner import run_study
     from .records import OK
@@ -39,12 +45,16 @@ def cmd_run(args) -> int:
     from .study import StudyError, load_study
 
     try:
-        study = load_study(args.study, max_runs=args.max_runs)
+        study = load_study(resolve_study_path(args.study), max_runs=args.max_runs)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("reports") / study.name
     jobs = args.jobs or os.cpu_count() or 1
+    if args.dry_run:
+        from .cli_tools import cmd_dry_run
+
+        return cmd_dry_run(study, out, jobs)
     claim_study_folder(out, reports_default=not args.out)  # before the lock file: never in a user's folder
     with _owning(out):  # one owner from the first run to the last line of the report
         results = run_study(study, out, jobs=jobs, force=args.force)
@@ -63,12 +73,24 @@ def _owning(out: Path, shared: bool = False):
     return FolderLock(out, shared=shared)
 
 
-def _study_of(out: Path, study_path: str | None):
-    """The study behind a results folder: the given file, or the copy saved at run time."""
+def study_of(out: Path, study_path: str | None = None, require_notebook: bool = True):
+    """The study of a results folder: the given file, or the copy saved there at run time, whose
+    relative paths are read from the folder of the file it was copied from (when that still exists)."""
+    import json
+
+    from .execution.runner import STUDY_SOURCE
     from .study import load_study
 
-    path = Path(study_path) if study_path else out / "study.yaml"
-    return load_study(path, max_runs=None)  # the cap guards starting a study, not reading one back
+    if study_path:
+        return load_study(study_path, max_runs=None, require_notebook=require_notebook)
+    root = None
+    try:
+        origin = Path(json.loads((out / STUDY_SOURCE).read_text())["path"]).parent
+        root = origin if origin.is_dir() else None
+    except (OSError, ValueError, KeyError):
+        pass
+    # The cap guards starting a study, not reading one back.
+    return load_study(out / "study.yaml", project_root=root, max_runs=None, require_notebook=require_notebook)
 
 
 def cmd_report(args) -> int:
@@ -78,7 +100,7 @@ def cmd_report(args) -> int:
 
     out = Path(args.dir)
     try:
-        study = _study_of(out, args.study)
+        study = study_of(out, args.study, require_notebook=False)  # a report needs no notebook
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -97,7 +119,7 @@ def cmd_verify(args) -> int:
 
     out = Path(args.dir)
     try:
-        study = _study_of(out, args.study)
+        study = study_of(out, args.study)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -191,8 +213,15 @@ def cmd_validate_population(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import cli_tools
+
     p = argparse.ArgumentParser(prog="crmkit", description="Ethical customer segmentation research kit.")
+    p.add_argument("--version", action="version", version=cli_tools.version_text())
     sub = p.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="a new project folder with the bundled studies and notebooks")
+    init.add_argument("dir", help="the new project's folder (new or empty)")
+    init.set_defaults(func=cli_tools.cmd_init)
 
     from .params import MAX_RUNS_PER_STUDY  # light: params imports nothing of the kit
 
@@ -207,7 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"refuse a study whose grid expands to more runs than this (default {MAX_RUNS_PER_STUDY:,})",
     )
     r.add_argument("--force", action="store_true", help="re-execute every run, also those finished on the same code")
+    r.add_argument(
+        "--dry-run", action="store_true", help="list the runs, which are done and a time estimate; run nothing"
+    )
     r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of study files (editors complete and check with it)")
+    sc.add_argument("--out", help="write it to this file instead")
+    sc.set_defaults(func=cli_tools.cmd_schema)
+
+    cl = sub.add_parser("clean", help="remove run folders that are no run of the study (dropped from its grid)")
+    cl.add_argument("dir", help="the study's output folder")
+    cl.add_argument("--study", help="the study file (default: DIR/study.yaml)")
+    cl.add_argument("--yes", action="store_true", help="remove them (without it: only list them)")
+    cl.set_defaults(func=cli_tools.cmd_clean)
 
     rep = sub.add_parser("report", help="re-render a study's report from its saved results")
     rep.add_argument("dir", help="the study's output folder")
@@ -265,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"crmkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `crmkit ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as e:
         env = environment_problem(e)
         if env is None:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -52,6 +54,7 @@ from .manifests import _now, check_run, code_identity, file_records, git_revisio
 from .zygote import die_with_parent
 
 KERNEL_START_RETRIES = 3
+STUDY_SOURCE = "study-source.json"  # the path of the study file a folder's study.yaml was copied from
 
 
 def _is_kernel_start_failure(exc: BaseException) -> bool:
@@ -235,13 +238,19 @@ def execute_run(
 
 
 class Progress:
-    """A progress bar with time left on a terminal; plain log lines otherwise."""
+    """A progress bar with time left on a terminal; plain log lines otherwise.
 
-    def __init__(self, total: int, stream=None):
+    Time left is the median seconds of the runs finished so far times the rounds still to go
+    (remaining runs / jobs): honest from the first run on, where elapsed / done * remaining counted
+    the kernels' start-up of the first runs against every later run.
+    """
+
+    def __init__(self, total: int, stream=None, jobs: int = 1):
         self.total = total
         self.done = 0
+        self.jobs = max(1, jobs)
+        self.seconds: list[float] = []
         self.stream = stream or sys.stderr
-        self.t0 = time.perf_counter()
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = None
         if self.tty and total:
@@ -249,10 +258,16 @@ class Progress:
 
             self.bar = tqdm(total=total, unit="run", file=self.stream, dynamic_ncols=True)
 
+    def left(self) -> float:
+        """Seconds still to go: median run time x rounds of `jobs` runs left."""
+        if not self.seconds:
+            return math.nan
+        return statistics.median(self.seconds) * -(-(self.total - self.done) // self.jobs)
+
     def update(self, rec: dict) -> None:
         self.done += 1
-        elapsed = time.perf_counter() - self.t0
-        left = elapsed / self.done * (self.total - self.done)
+        if rec["status"] == OK:
+            self.seconds.append(float(rec["seconds"]))
         msg = f"{rec['label']} seed={rec['seed']}: {rec['status']} ({rec['seconds']:.1f} s)"
         if rec["status"] != OK:
             msg += f" - {str(rec['error']).splitlines()[0][:200]}"
@@ -262,7 +277,9 @@ class Progress:
             if rec["status"] != OK:
                 self.bar.write(f"FAILED {msg}")
         else:
-            print(f"[{self.done}/{self.total}] {msg}; about {left:.0f} s left", file=self.stream, flush=True)
+            left = self.left()
+            when = "" if math.isnan(left) else f"; about {left:.0f} s left"
+            print(f"[{self.done}/{self.total}] {msg}{when}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -326,6 +343,8 @@ def run_study(
         runs_dir.mkdir(parents=True, exist_ok=True)
         if study.source is not None:  # the study as run, for `crmkit report` and `crmkit verify`
             write_atomic(out / "study.yaml", Path(study.source).read_bytes())
+            # Where it came from: the copy's relative paths (the notebook) are relative to the original.
+            write_atomic(out / STUDY_SOURCE, json.dumps({"path": str(Path(study.source).resolve())}).encode())
         identity = code_identity(study.notebook)
         todo, states = plan_runs(study, runs_dir, identity, force)
         print(_plan_line(study, todo, states, jobs, force), file=stream, flush=True)
@@ -333,7 +352,7 @@ def run_study(
             if states[r.run_id].state == "broken":
                 print(f"  {r.run_id} ({r.label}, seed {r.params['seed']}): {states[r.run_id].detail}", file=stream)
         git = git_revision(Path(study.notebook).parent)
-        progress = Progress(len(todo), stream)
+        progress = Progress(len(todo), stream, jobs)
         try:
             _execute(todo, str(study.notebook), runs_dir, (git, study.name, identity), jobs, progress.update)
         except KeyboardInterrupt:

@@ -84,7 +84,7 @@ def test_verify_passes_then_catches_a_changed_metric(study_run, tmp_path, capsys
 
 @pytest.mark.slow
 def test_killed_study_resumes_to_the_same_results(tmp_path):
-    study = _study(tmp_path, "notebooks/experiment.ipynb", approaches="[mass, kmeans]", seeds="[1, 2]")
+    study = _study(tmp_path, ROOT / "notebooks" / "experiment.ipynb", approaches="[mass, kmeans]", seeds="[1, 2]")
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kit.cli", "run", str(study), "--out", str(out), "--jobs", "1"],
