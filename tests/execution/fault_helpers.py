@@ -24,7 +24,7 @@ TAG = "CRMKIT_FAULT_TAG"
 def study_file(folder: Path, seeds=(1, 2), approaches="[mass, kmeans]", name="f", n=1000) -> Path:
     p = folder / f"{name}.yaml"
     p.write_text(
-        f"name: {name}\nnotebook: notebooks/experiment.ipynb\nbase: {{n_customers: {n}}}\n"
+        f"name: {name}\nbase: {{n_customers: {n}}}\n"
         f"grid:\n  approach: {approaches}\nseeds: [{', '.join(map(str, seeds))}]\n"
     )
     return p

@@ -60,7 +60,7 @@ def test_second_owner_is_refused_naming_the_holder_and_the_lock_dies_with_it(tmp
 
 def test_cli_run_on_a_busy_folder_exits_2_naming_the_pid(tmp_path, capsys):
     study = tmp_path / "s.yaml"
-    study.write_text("name: s\nnotebook: notebooks/experiment.ipynb\ngrid: {approach: [mass]}\nseeds: [0]\n")
+    study.write_text("name: s\ngrid: {approach: [mass]}\nseeds: [0]\n")
     out = tmp_path / "out"
     claim_study_folder(out)
     proc = _holder(out)
@@ -82,7 +82,7 @@ def test_a_users_folder_is_never_taken(tmp_path, capsys):
         claim_study_folder(mine)
     assert str(e.value) == MSG_NOT_OURS.format(path=mine, marker=STUDY_MARKER)
     study = tmp_path / "s.yaml"
-    study.write_text("name: s\nnotebook: notebooks/experiment.ipynb\ngrid: {approach: [mass]}\nseeds: [0]\n")
+    study.write_text("name: s\ngrid: {approach: [mass]}\nseeds: [0]\n")
     assert run_cli(["run", str(study), "--out", str(mine)]) == 2
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]  # not even a lock file
     assert "is not a crmkit study folder" in capsys.readouterr().err
