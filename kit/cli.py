@@ -3,6 +3,7 @@
     crmkit --version                                the kit's version
     crmkit init DIR                                 a new project: the bundled studies and notebooks
     crmkit run STUDY.yaml [--out DIR] [--jobs N]   run a study and render its report
+    crmkit run STUDY.yaml --scheduler ADDRESS|local the same, each run a task on a Dask cluster
     crmkit run STUDY.yaml --dry-run                 list the runs, what is done, a time estimate; run nothing
     crmkit schema [--out FILE]                      the JSON Schema of study files (for editors)
     crmkit clean DIR [--yes]                        remove run folders no longer in the study
@@ -57,7 +58,17 @@ def cmd_run(args) -> int:
         return cmd_dry_run(study, out, jobs)
     claim_study_folder(out, reports_default=not args.out)  # before the lock file: never in a user's folder
     with _owning(out):  # one owner from the first run to the last line of the report
-        results = run_study(study, out, jobs=jobs, force=args.force)
+        if args.scheduler is not None:
+            from .execution.dask import SchedulerError, check_scheduler
+
+            try:
+                check_scheduler(args.scheduler)
+                results = run_study(study, out, jobs=jobs, force=args.force, scheduler=args.scheduler)
+            except SchedulerError as e:
+                print(f"crmkit run: {e}", file=sys.stderr)
+                return 2
+        else:
+            results = run_study(study, out, jobs=jobs, force=args.force)
         index = render_study_report(study, results, out)
     n_failed = int((results["status"] != OK).sum())
     if n_failed:
@@ -229,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("study", help="the study file (YAML)")
     r.add_argument("--out", help="output folder (default: reports/<study name>)")
     r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run each run as a task on the Dask cluster of this scheduler (e.g. tcp://host:8786), or 'local' "
+        "for a LocalCluster of --jobs workers (default: this machine's process pool)",
+    )
     r.add_argument(
         "--max-runs",
         type=_positive_int,

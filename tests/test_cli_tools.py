@@ -81,6 +81,8 @@ def test_clean_lists_then_removes_run_folders_no_longer_in_the_study(study_run, 
     stale = copy / "runs" / "0123456789abcdef"
     stale.mkdir()
     (stale / "manifest.json").write_text(json.dumps({"label": "kmeans(n_clusters=9)", "seed": 3}))
+    assert run_cli(["report", str(copy)]) == 0  # the report says the folder is there and not counted
+    assert "1 folder(s) under runs/ belong to no run of this study" in (copy / "index.html").read_text()
     assert run_cli(["clean", str(copy)]) == 0
     assert "would remove" in capsys.readouterr().out and stale.exists()
     assert run_cli(["clean", str(copy), "--yes"]) == 0

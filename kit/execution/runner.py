@@ -174,7 +174,10 @@ def execute_run(
         t0 = time.perf_counter()
         error = None
         attempts = 0
-        parameters = {**spec.params, "output_dir": str(work)}
+        # Figures are off in study runs: the study report draws its own from results.csv, and drawing
+        # three per run cost more than most runs' science. A notebook run by hand draws them.
+        parameters = {**spec.params, "output_dir": str(work), "figures": False}
+        stats: dict = {}
         while True:
             attempts += 1
             try:
@@ -188,6 +191,7 @@ def execute_run(
                         progress_bar=False,
                         log_output=False,
                         cwd=str(work),
+                        stats=stats,
                     )
                 error = None
                 break
@@ -211,6 +215,7 @@ def execute_run(
         if error is None:
             rec = json.loads((work / "metrics.json").read_text())
             manifest["population_fingerprint"] = rec.get("population_fingerprint")
+        manifest.update(_run_costs(work, stats))
         manifest.update(
             finished=_now(),
             seconds=round(time.perf_counter() - t0, 2),
@@ -235,6 +240,18 @@ def execute_run(
         "seconds": manifest["seconds"],
         "error": error,
     }
+
+
+def _run_costs(work: Path, stats: dict) -> dict:
+    """What the run cost: its kernel's peak resident memory and CPU seconds (None when warm kernels are
+    off), and the wall seconds the kit's stages took in it (timings.json, written by
+    `kit.run.save_run`; absent if the run failed before saving)."""
+    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib"), "kernel_cpu_seconds": stats.get("kernel_cpu_seconds")}
+    try:
+        costs.update(json.loads((work / "timings.json").read_text()))
+    except (OSError, ValueError):
+        costs["science_seconds"] = None
+    return costs
 
 
 class Progress:
@@ -293,7 +310,7 @@ def plan_runs(study: Study, runs_dir: Path, identity: dict, force: bool = False)
     return todo, states
 
 
-def _plan_line(study: Study, todo: list, states: dict, jobs: int, force: bool) -> str:
+def _plan_line(study: Study, todo: list, states: dict, where: str, force: bool) -> str:
     counts: dict[str, int] = {}
     for s in states.values():
         counts[s.state] = counts.get(s.state, 0) + 1
@@ -303,7 +320,7 @@ def _plan_line(study: Study, todo: list, states: dict, jobs: int, force: bool) -
             parts.append(f"{counts[state]} {words} (re-run)")
     if force:
         parts.append("--force: every run re-executed")
-    return f"study {study.name}: " + ", ".join([*parts, f"{len(todo)} to run with {jobs} job(s)"])
+    return f"study {study.name}: " + ", ".join([*parts, f"{len(todo)} to run {where}"])
 
 
 @contextlib.contextmanager
@@ -324,7 +341,13 @@ def _sigterm_as_interrupt():
 
 
 def run_study(
-    study: Study, out_dir: str | Path, jobs: int = 1, stream=None, force: bool = False, reports_default: bool = False
+    study: Study,
+    out_dir: str | Path,
+    jobs: int = 1,
+    stream=None,
+    force: bool = False,
+    reports_default: bool = False,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Execute every run not trusted as it is, then collect results.csv. Returns the results table.
 
@@ -333,6 +356,10 @@ def run_study(
     (`kit.execution.manifests`); `force` re-executes every run. Ctrl-C or SIGTERM cancels queued
     runs, stops running ones within seconds and raises StudyInterrupted; an environment error
     (no space, read-only) stops the study the same way and raises EnvironmentProblem.
+
+    `scheduler`: None runs on this machine's process pool of `jobs` workers; a Dask scheduler's
+    address, or "local" for a LocalCluster of `jobs` workers, runs each run as a task there
+    (`kit.execution.dask`).
     """
     out = Path(out_dir).resolve()  # runs execute with their own folder as cwd
     runs_dir = out / "runs"
@@ -347,14 +374,22 @@ def run_study(
             write_atomic(out / STUDY_SOURCE, json.dumps({"path": str(Path(study.source).resolve())}).encode())
         identity = code_identity(study.notebook)
         todo, states = plan_runs(study, runs_dir, identity, force)
-        print(_plan_line(study, todo, states, jobs, force), file=stream, flush=True)
+        where = f"with {jobs} job(s)" if scheduler is None else "on a Dask cluster"
+        print(_plan_line(study, todo, states, where, force), file=stream, flush=True)
         for r in todo:
             if states[r.run_id].state == "broken":
                 print(f"  {r.run_id} ({r.label}, seed {r.params['seed']}): {states[r.run_id].detail}", file=stream)
         git = git_revision(Path(study.notebook).parent)
         progress = Progress(len(todo), stream, jobs)
         try:
-            _execute(todo, str(study.notebook), runs_dir, (git, study.name, identity), jobs, progress.update)
+            if scheduler is not None:
+                from .dask import run_on_cluster
+
+                run_on_cluster(
+                    todo, study.notebook, runs_dir, git, scheduler, jobs, progress.update, stream, study.name
+                )
+            else:
+                _execute(todo, str(study.notebook), runs_dir, (git, study.name, identity), jobs, progress.update)
         except KeyboardInterrupt:
             clean_leftovers(out)
             done = sum(check_run(runs_dir / r.run_id).trusted for r in study.runs)

@@ -41,6 +41,7 @@ from ..vocabulary import MIN_CELL, columns_outside_purpose
 from .longrun import simulate
 from .notices import notice_metrics, segment_notices
 from .params import RunParams
+from .timing import timed_stage
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
@@ -72,6 +73,7 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
+@timed_stage("population")
 def build_population(params: RunParams) -> Population:
     """Generate the run's population from its knobs and seed."""
     return make_population(**params.population_knobs(), random_state=params.seed)
@@ -87,6 +89,7 @@ def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd
     return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
 
 
+@timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
@@ -103,6 +106,7 @@ def policy_of(params: RunParams) -> Policy:
     )
 
 
+@timed_stage("target")
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
@@ -124,6 +128,7 @@ def reference_decisions(params: RunParams, population: Population, decisions: pd
     return refs
 
 
+@timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
