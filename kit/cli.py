@@ -56,13 +56,18 @@ def cmd_run(args) -> int:
         from .cli_tools import cmd_dry_run
 
         return cmd_dry_run(study, out, jobs)
+    if args.scheduler is not None:
+        from .execution.dask import SchedulerError, check_scheduler
+
+        try:
+            check_scheduler(args.scheduler)  # before anything is created
+        except SchedulerError as e:
+            print(f"crmkit run: {e}", file=sys.stderr)
+            return 2
     claim_study_folder(out, reports_default=not args.out)  # before the lock file: never in a user's folder
     with _owning(out):  # one owner from the first run to the last line of the report
         if args.scheduler is not None:
-            from .execution.dask import SchedulerError, check_scheduler
-
             try:
-                check_scheduler(args.scheduler)
                 results = run_study(study, out, jobs=jobs, force=args.force, scheduler=args.scheduler)
             except SchedulerError as e:
                 print(f"crmkit run: {e}", file=sys.stderr)
