@@ -72,6 +72,7 @@ PRELOAD = (
     "pandas",
     "kit.run",
     "kit.report.plots",
+    "kit.report.run_page",  # the notebook imports its narrative helpers (jinja2 and its templates)
     "kit.params",
     "kit.population",
     "kit.measures._aif360",

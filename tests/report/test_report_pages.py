@@ -63,6 +63,11 @@ def test_unaware_run_page_says_it_does_not_read_age(tmp_path):
         params = validate_run({"approach": approach, "n_customers": 1000})
         seg = fit_segmenter(params, build_population(params))
         assert expected in fit_narrative(params, seg), approach
+    # Purpose limitation hides the income band from marketing: the page says so.
+    params = validate_run({"approach": "kmeans", "n_customers": 1000})
+    assert "hidden from it: `income_band`" in fit_narrative(params, fit_segmenter(params, build_population(params)))
+    params = validate_run({"approach": "kmeans", "n_customers": 1000, "purpose_limitation": False})
+    assert "hidden" not in fit_narrative(params, fit_segmenter(params, build_population(params)))
 
 
 def test_metric_sections_cover_every_metric_once():
