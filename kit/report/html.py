@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from .. import __version__
-from ..records import OK, read_manifest, write_atomic
+from ..records import OK, REPORTS_MARKER, read_manifest, write_atomic
 from ..study import Study
 from .findings import headline_findings, worst_cells
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
@@ -391,9 +391,15 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     return index
 
 
-def render_reports_index(reports_dir: str | Path) -> Path:
-    """reports/index.html: a link to every study report rendered under reports/, with its size and date."""
+def render_reports_index(reports_dir: str | Path) -> Path | None:
+    """reports/index.html: a link to every study report rendered under reports/, with its size and date.
+
+    Written only in a folder the kit owns (its marker, REPORTS_MARKER, is there): `crmkit run --out
+    X/Y` must not replace a user's X/index.html. Returns None where nothing was written.
+    """
     reports = Path(reports_dir)
+    if not (reports / REPORTS_MARKER).exists():
+        return None
     items = []
     for p in sorted(reports.glob("*/index.html")):
         res = p.parent / "results.csv"
