@@ -1,6 +1,9 @@
-"""The study report's analysis: summaries over seeds, Pareto fronts, efficiency, headline findings.
+"""The study report's analysis: summaries over worlds, paired comparisons, Pareto fronts, findings.
 
-Pure functions of ``results.csv``'s table; `kit.report.html` renders them.
+Pure functions of ``results.csv``'s table; `kit.report.html` renders them. Each seed is a world (a
+new population); a setting's level is summarised by its mean over worlds with a Student-t 95%
+interval, and settings are compared with the study's reference setting paired by world
+(`kit.report.comparisons`). A finding claims a difference only when its paired interval excludes 0.
 
 Every number and figure comes from ``results.csv`` and the runs' saved files (``metrics.json``,
 ``tables/*.csv``, ``manifest.json``); the report shows aggregates only (no customer rows, no code),
@@ -15,8 +18,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..measures.checks import passes_four_fifths
 from ..params import KNOB_RANGES
 from ..records import OK
+from .comparisons import across_worlds, paired_differences, varying
 
 # (metric, column header, reading) for the two summary tables.
 GAIN_PRIVACY_METRICS = [
@@ -33,30 +38,85 @@ GAIN_PRIVACY_METRICS = [
     ("attr_inference_lift_gender", "attr. inference (gender)", "the same for gender"),
 ]
 FAIRNESS_METRICS = [
-    ("di_older", "DI older", "disparate impact: offer rate of 65+ / of younger (< 0.8 fails the four-fifths rule)"),
-    ("spd_older", "SPD older", "statistical parity difference of offer rates, 65+ minus younger"),
-    ("eod_older", "EOD older", "equal-opportunity difference among customers an offer truly helps"),
-    ("aod_older", "AOD older", "average odds difference"),
-    ("di_gender", "DI gender", "disparate impact: women / men"),
-    ("spd_gender", "SPD gender", "statistical parity difference of offer rates, women minus men"),
+    (
+        "di_older",
+        "DI older",
+        "disparate impact among contact-eligible customers: offer rate of 65+ / of younger "
+        "(below 0.8 or above 1.25 fails the four-fifths rule)",
+    ),
+    (
+        "di_older_all",
+        "DI older, cap included",
+        "the same over every customer, the contact cap's exclusions included",
+    ),
+    ("cap_excluded_older", "older excluded by cap", "share of older customers the contact cap excludes"),
+    ("spd_older", "SPD older", "statistical parity difference of offer rates among the eligible, 65+ minus younger"),
+    (
+        "eod_older",
+        "EOD older",
+        "equal-opportunity difference: among eligible customers an offer truly helps, the rate offered "
+        "an action that truly helps, 65+ minus younger",
+    ),
+    ("aod_older", "AOD older", "average odds difference: mean of the TPR and FPR differences"),
+    ("di_gender", "DI gender", "disparate impact among the eligible: women / men"),
+    ("spd_gender", "SPD gender", "statistical parity difference of offer rates among the eligible, women minus men"),
     ("eod_gender", "EOD gender", "equal-opportunity difference, women minus men"),
     ("aod_gender", "AOD gender", "average odds difference, women minus men"),
+    ("di_age_gender", "DI age × gender", "lowest / highest offer rate over the age band × gender cells"),
+    ("eod_age_gender", "EOD age × gender", "lowest − highest equal-opportunity rate over the cells"),
     ("balance_older", "balance older", "segment balance (Chierichetti et al.): 1 = every segment mirrors the mix"),
     ("balance_gender", "balance gender", "segment balance for gender"),
 ]
-CHECKS = ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail")
+# "Feasible" = passes every ethics check in every world (the four-fifths rule is a fairness finding).
+FEASIBILITY_CHECKS = ("consent_violations", "fatigue_violations", "undescribed_segments")
+CHECKS = (*FEASIBILITY_CHECKS, "four_fifths_fail")
 CHECK_DOCS = {
     "consent_violations": "no customer without profiling consent was profiled",
     "fatigue_violations": "no older customer was contacted at or over the contact cap",
     "undescribed_segments": "every segment has a plain-language description",
-    "four_fifths_fail": "every disparate impact is at least 0.8",
+    "four_fifths_fail": "every disparate impact (older, gender, age band × gender; among contact-eligible "
+    "customers) is within 0.8-1.25",
+}
+# The four-fifths rule per protected grouping: (disparate-impact metric, derived 0/1 failure column,
+# who is compared: (unprivileged, privileged)).
+FOUR_FIFTHS_GROUPS = {
+    "older": ("di_older", "ff_fail_older", ("older customers", "younger customers")),
+    "older_all": ("di_older_all", "ff_fail_older_all", ("older customers", "younger customers")),
+    "gender": ("di_gender", "ff_fail_gender", ("women", "men")),
+    "age_gender": ("di_age_gender", "ff_fail_age_gender", ("the lowest age band × gender cell", "the highest")),
 }
 # Derived cost columns: (name, how it is computed, axis label).
 DERIVED = {
     "unfairness_older": "|1 − disparate impact|, older vs younger",
     "unfairness_gender": "|1 − disparate impact|, women vs men",
     "abs_eod_older": "|equal-opportunity difference|, older vs younger",
+    **{fail: f"fails the four-fifths rule ({di}): 1, else 0" for di, fail, _ in FOUR_FIFTHS_GROUPS.values()},
 }
+# Metrics compared with the reference, paired by world, in comparisons.csv: gain, every privacy and
+# every fairness metric (those a study's runs do not hold are skipped). Not epsilon: it is set by
+# the approach's parameters, not measured (and infinite for every non-DP setting).
+COMPARED_METRICS = [
+    "gain_share",
+    "value_policy",
+    "offer_rate",
+    "min_segment_size",
+    "reid_rate",
+    "reid_rate_base",
+    "mia_advantage",
+    "mia_epsilon_lb",
+    "mia_audit_eps_lb",
+    "attr_inference_lift_older",
+    "attr_inference_lift_gender",
+    *(f"{m}_{a}" for a in ("older", "gender") for m in ("spd", "di", "eod", "aod")),
+    "di_older_all",
+    "cap_excluded_older",
+    *(f"{m}_age_gender" for m in ("spd", "di", "eod")),
+    "balance_older",
+    "balance_gender",
+    "unfairness_older",
+    "unfairness_gender",
+    "abs_eod_older",
+]
 POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
 
 
@@ -68,14 +128,30 @@ def with_derived(results: pd.DataFrame) -> pd.DataFrame:
             r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
     if "eod_older" in r:
         r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
+    for di, fail, _ in FOUR_FIFTHS_GROUPS.values():
+        if di in r:
+            r[fail] = [float(not passes_four_fifths(v)) for v in pd.to_numeric(r[di], errors="coerce")]
     return r
 
 
 def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
-    """Mean, min, max and sd over seeds of each metric, one row per approach setting."""
+    """Per approach setting and metric, over worlds (seeds): mean, min, max, sd, and the Student-t
+    95% interval of the mean (`_lo`, `_hi`: the across-world uncertainty of the setting's level).
+
+    When the study varies population or policy parameters, each combination is a row of its own,
+    labelled with them, e.g. "unaware (proxy_strength=0.5, label_bias=0)": worlds of different
+    populations are never averaged together."""
     ok = with_derived(results[results["status"] == OK])
     if ok.empty:
         return pd.DataFrame()
+    conditions = varying(ok, POP_KEYS)
+    if conditions:
+        ok["label"] = ok["label"] + ok[conditions].apply(
+            lambda r: (
+                " (" + ", ".join(f"{c}={fmt_number(v, 3) if isinstance(v, float) else v}" for c, v in r.items()) + ")"
+            ),
+            axis=1,
+        )
     names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS] + list(DERIVED) + list(CHECKS))
     names = [m for m in names if m in ok.columns]
     rows = []
@@ -90,7 +166,26 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
             with np.errstate(invalid="ignore"):  # inf (epsilon of a non-DP approach) has no spread
                 row[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    levels = across_worlds(ok, names).set_index("label")
+    for m in names:
+        for part in ("lo", "hi"):
+            col = levels[f"{m}_{part}"] if f"{m}_{part}" in levels else math.nan
+            out[f"{m}_{part}"] = out["label"].map(col) if isinstance(col, pd.Series) else col
+        # A value the same in every world (one world, or epsilon = inf for a non-DP setting) has no
+        # spread to show: the interval is the value itself.
+        same = out[f"{m}_min"] == out[f"{m}_max"]
+        for part in ("lo", "hi"):
+            out[f"{m}_{part}"] = out[f"{m}_{part}"].where(~same, out[f"{m}_mean"])
+    return out
+
+
+def comparisons(results: pd.DataFrame, reference: str, metrics=None) -> pd.DataFrame:
+    """comparisons.csv: every setting (and condition, when a study varies population or policy
+    parameters) x metric against `reference`, paired by world (`paired_differences`)."""
+    ok = with_derived(results)
+    conditions = varying(ok[ok["status"] == OK], POP_KEYS)
+    return paired_differences(ok, reference, metrics or COMPARED_METRICS, conditions=conditions)
 
 
 def pareto_front(summary: pd.DataFrame, gain: str, cost: str) -> set[str]:
@@ -129,148 +224,3 @@ def feasible_mask(summary: pd.DataFrame) -> pd.Series:
     if "consent_violations_max" in summary:
         ok &= ~(pd.to_numeric(summary["consent_violations_max"], errors="coerce") > 0)
     return ok
-
-
-MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
-
-
-def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None) -> pd.DataFrame:
-    """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
-
-    Only feasible settings (`feasible_mask`) are ranked. Where the extra cost is below `min_extra`
-    (default `MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
-    """
-    min_extra = MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
-    if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
-        return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
-    base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
-    s = summary[feasible_mask(summary) & (summary["label"] != "mass")]
-    out = pd.DataFrame({"label": s["label"], "gain": s["gain_share_mean"], "extra_cost": s[f"{cost}_mean"] - base})
-    out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
-    out["per_unit"] = np.where(
-        out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra), np.inf
-    )
-    return out.sort_values(["per_unit", "gain"], ascending=False)
-
-
-def headline_findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price."""
-    if summary.empty:
-        return ["No run finished successfully; see the failures below."]
-    out = []
-    feasible = summary[feasible_mask(summary)]
-    if not feasible.empty:
-        best = feasible.loc[feasible["gain_share_mean"].idxmax()]
-        txt = (
-            f"Highest gain among feasible approaches: {best['label']}, reaching {100 * best['gain_share_mean']:.1f}% "
-            f"of the oracle's gain over mass (range {100 * best['gain_share_min']:.1f}–"
-            f"{100 * best['gain_share_max']:.1f}% over {best['runs']} seed(s))"
-        )
-        costs = []
-        if "reid_rate_mean" in best:
-            costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
-        if "tracing_advantage_mean" in best:
-            costs.append(f"membership tracing advantage {best['tracing_advantage_mean']:.3f}")
-        if "di_older_mean" in best:
-            costs.append(f"disparate impact for older customers {best['di_older_mean']:.2f}")
-        out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
-    for cost, what in (
-        ("tracing_advantage", "membership tracing advantage"),
-        ("reid_rate", "re-identification risk"),
-        ("unfairness_older", "unfairness to older customers |1 − DI|"),
-    ):
-        eff = efficiency(summary, cost)
-        eff = eff[eff["gain"] > 0.01]
-        if not eff.empty:
-            top = eff.iloc[0]
-            if math.isinf(top["per_unit"]):
-                out.append(
-                    f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no meaningful extra "
-                    f"{what} over mass (less than +{MIN_EXTRA_COST.get(cost, 0.005):g})."
-                )
-            else:
-                out.append(
-                    f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
-                    f"{top['per_unit']:.2f} gain share per unit ({100 * top['gain']:.1f}% gain for "
-                    f"+{top['extra_cost']:.3f})."
-                )
-    for cost, what in (
-        ("tracing_advantage", "gain against membership tracing advantage"),
-        ("unfairness_older", "gain against unfairness to older customers"),
-    ):
-        front = sorted(pareto_front(summary, "gain_share", cost))
-        if front:
-            out.append(f"Pareto-efficient on {what}: " + ", ".join(front) + ".")
-    dp = summary[summary["approach"] == "dp_kmeans"]
-    ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
-    if ref.empty:
-        ref = summary[summary["approach"] == "kmeans"]
-    if not dp.empty and not ref.empty and "epsilon_mean" in dp:
-        g_ref = float(ref["gain_share_mean"].iloc[0])
-        parts = [
-            f"ε = {fmt_number(r['epsilon_mean'], 2)}: {100 * r['gain_share_mean']:.1f}%"
-            for _, r in dp.sort_values("epsilon_mean").iterrows()
-        ]
-        out.append(
-            "What ε costs: differentially private k-means reaches "
-            + "; ".join(parts)
-            + f" of the oracle's gain, against {100 * g_ref:.1f}% for non-private {ref['label'].iloc[0]}."
-        )
-    out.extend(privacy_findings(summary))
-    fails = [r["label"] for _, r in summary.iterrows() if r.get("four_fifths_fail_max", 0) > 0]
-    if fails:
-        out.append("Failing the four-fifths rule in at least one seed: " + ", ".join(fails) + ".")
-    return out
-
-
-def privacy_findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences on consent, the audience file's k-anonymity and the membership audit, from the summary."""
-    out = []
-    col = summary.get("consent_violations_max")
-    if col is not None:
-        ignoring = summary[(pd.to_numeric(col, errors="coerce") > 0) & (summary["approach"] != "oracle")]
-        for _, r in ignoring.iterrows():
-            base = summary[(summary["label"] == r["label"].replace(" (ignoring consent)", ""))]
-            buys = (
-                f" (+{100 * (r['gain_share_mean'] - base['gain_share_mean'].iloc[0]):.1f} points over "
-                f"{base['label'].iloc[0]}, which respects it)"
-                if len(base) and r["label"] != base["label"].iloc[0]
-                else ""
-            )
-            out.append(
-                f"Infeasible: {r['label']} profiles {r['consent_violations_mean']:.0f} held-out customers without "
-                f"profiling consent for {100 * r['gain_share_mean']:.1f}% of the oracle's gain{buys}."
-            )
-    kanon = summary[summary["approach"] == "kanon"]
-    if not kanon.empty and {"min_audience_class_min", "reid_rate_mean"} <= set(summary.columns):
-        parts = [
-            f"{r['label']} {100 * r['gain_share_mean']:.1f}% gain, smallest class {r['min_audience_class_min']:.0f}, "
-            f"re-identification {100 * r['reid_rate_mean']:.1f}%"
-            for _, r in kanon.iterrows()
-        ]
-        ref = summary[summary["label"] == "kmeans(n_clusters=20)"]  # kanon starts from 20 segments
-        if len(ref):
-            r = ref.iloc[0]
-            parts.append(
-                f"against {r['label']} {100 * r['gain_share_mean']:.1f}% gain, re-identification "
-                f"{100 * r['reid_rate_mean']:.1f}% of the audience file"
-            )
-        out.append("k-anonymous audience files: " + "; ".join(parts) + ".")
-    if "mia_audit_eps_lb_mean" in summary:
-        audited = summary.dropna(subset=["mia_audit_eps_lb_mean"])
-        top = audited["mia_audit_eps_lb_max"].max() if len(audited) else math.nan
-        if np.isfinite(top) and top > 0:
-            exact = audited[audited["mia_audit_eps_lb_min"] >= top - 1e-9]["label"].tolist()
-            below = audited[audited["mia_audit_eps_lb_max"] < top - 1e-9]
-            txt = (
-                f"Membership audit (a canary added or left out; the attacker knows everyone else): "
-                f"{len(exact)} setting(s) show ε ≥ {top:.2f} in every seed, the most their trials can prove "
-                "(exact segment sizes count the canary)"
-            )
-            if len(below):
-                txt += "; below that: " + ", ".join(
-                    f"{r['label']} ≤ {r['mia_audit_eps_lb_max']:.2f} (formal ε {fmt_number(r.get('epsilon_mean'), 2)})"
-                    for _, r in below.iterrows()
-                )
-            out.append(txt + ".")
-    return out

@@ -134,5 +134,6 @@ def study_schema() -> dict[str, Any]:
                 "uniqueItems": True,
                 "items": spec_schema(RUN_SPECS["seed"]),
             },
+            "reference": {"description": STUDY_KEYS["reference"], "type": "string"},
         },
     }
