@@ -129,40 +129,22 @@ def test_lesson_4_the_cap_costs_without_fatigue_and_pays_with_it():
 
 
 @pytest.mark.slow
-def test_lesson_5_a_short_window_reveals_less():
+def test_lesson_5_a_short_window_costs_gain_and_spares_little():
     """Notebook 5's claim: against keeping all purchase data in the same world, its shortest window
-    lowers the re-identification rate of the audience file, on average and in most worlds; every
-    notice is truthful and plain English."""
+    lowers the gain share on average and in most worlds, while the audience file's re-identification
+    rate moves by less than 0.05 (consent enforced, quasi-identifiers as released); every notice is
+    truthful and plain English."""
     p = parameters_of(_notebook("05"))
     shortest = min(w for w in p["windows"] if w > 0)
     runs = sweep(
         {"n_customers": LESSON_N}, {"retention_days": [0, shortest]}, ["kmeans"], seeds=p["seeds"], progress=False
     )
-    runs["change"] = paired_difference(runs, "reid_rate", over="retention_days", reference=0)
-    change = runs[runs["retention_days"] == shortest]["change"]
-    assert change.mean() < 0 and (change < 0).sum() > len(change) / 2
+    short = runs["retention_days"] == shortest
+    gain = paired_difference(runs, "gain_share", over="retention_days", reference=0)[short]
+    reid = paired_difference(runs, "reid_rate", over="retention_days", reference=0)[short]
+    assert gain.mean() < 0 and (gain < 0).sum() > len(gain) / 2
+    assert abs(reid.mean()) < 0.05
     assert (runs["notice_truthful"] == 1).all() and (runs["notice_reading_ease"] >= 60).all()
-
-
-@pytest.mark.slow
-def test_lesson_6_trust_response_drives_churn_the_same_for_all_at_zero():
-    """Notebook 6's claims: with no trust response every approach loses the very same customers; as the
-    response strengthens, kmeans loses more (mean over the notebook's worlds)."""
-    p = parameters_of(_notebook("06"))
-    lo, hi = min(p["sensitivities"]), max(p["sensitivities"])
-    assert lo == 0.0 and p["approaches"][0] == "kmeans"
-    runs = sweep(
-        {"n_customers": LESSON_N, "horizon": p["horizon"]},
-        {"trust_sensitivity": [lo, hi]},
-        p["approaches"],
-        seeds=p["seeds"],
-        progress=False,
-    )
-    at_zero = runs[runs["trust_sensitivity"] == lo]
-    assert (at_zero.groupby("seed")["churn_rate"].nunique() == 1).all()
-    assert (at_zero["optout_rate"] == 0).all()
-    churn = runs[runs["label"] == "kmeans"].groupby("trust_sensitivity")["churn_rate"].mean()
-    assert churn[hi] > churn[lo] + 0.1
 
 
 def test_as_list_reads_papermill_text():
