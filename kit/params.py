@@ -112,4 +112,7 @@ RUN_SPECS: dict[str, Spec] = {
     "min_obs": Spec(
         int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
     ),
+    "data": Spec(
+        str, "", "a study on a customer table: its data block as JSON (set by the study); empty: the generator"
+    ),
 }

@@ -46,3 +46,14 @@ def study_run(tmp_path_factory):
     out = tmp / "out"
     code = run_cli(["run", str(path), "--out", str(out), "--jobs", "2"])
     return path, out, code
+
+
+def set_rows(df, column, rows, value):
+    """A copy of `df` with `column` set to `value` at the given row positions (categoricals become objects)."""
+    import pandas as pd
+
+    df = df.copy()
+    if isinstance(df[column].dtype, pd.CategoricalDtype):
+        df[column] = df[column].astype(object)
+    df.loc[df.index[rows], column] = value
+    return df

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..features import FEATURES, behaviour_features
+from ..features import DATA_ATTR, FEATURES, behaviour_features, feature_table
 from ..vocabulary import QUASI_IDENTIFIERS
 
 ALPHA = 0.05  # two-sided: 95% confidence intervals
@@ -83,7 +83,17 @@ def attack_features(customers: pd.DataFrame) -> pd.DataFrame:
     """What the membership attacker can compute for a candidate it holds the record of: the kit's
     behaviour features, plus age, `older` and one-hot quasi-identifiers named like pandas'
     get_dummies (`gender_female`, `age_band_75+`, ...), in case an approach releases centroids
-    over those too."""
+    over those too. On a researcher's table: the declared features and protected attributes (the
+    ``aware`` table) plus the declared quasi-identifiers one-hot."""
+    if DATA_ATTR in customers.attrs:
+        feats = feature_table(customers, "aware")
+        extra = {}
+        for col in customers.attrs[DATA_ATTR]["quasi_identifiers"]:
+            values = customers[col].astype(str).to_numpy()
+            for c in np.unique(values):
+                if f"{col}_{c}" not in feats.columns:
+                    extra[f"{col}_{c}"] = (values == str(c)).astype(float)
+        return pd.concat([feats, pd.DataFrame(extra, index=customers.index)], axis=1)
     feats = behaviour_features(customers)
     extra = {"age": customers["age"].to_numpy(dtype=float), "older": customers["older"].to_numpy(dtype=float)}
     for col in QUASI_IDENTIFIERS:

@@ -8,6 +8,7 @@ policy's tie-breaks draw from children of ``SeedSequence(seed)`` with spawn keys
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -33,9 +34,12 @@ from ..measures import (
 )
 from ..population import Population, make_population
 from ..segmenters import Segmenter, make_segmenter
+from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, decide, estimate_segment_values
 from ..vocabulary import MIN_CELL
+from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
+from .truthless import measure_without_truth
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
@@ -66,8 +70,11 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
-def build_population(params: RunParams) -> Population:
-    """Generate the run's population from its knobs and seed."""
+def build_population(params: RunParams) -> Population | DataTable:
+    """Generate the run's population from its knobs and seed; or, for a study on a customer table
+    (the ``data`` parameter), read, check and encode that table (`kit.sources`)."""
+    if params.values.get("data"):
+        return load_table(parse_data(json.loads(params.data), base_dir="/", where="data"))
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
@@ -91,25 +98,62 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     return seg_values, decisions
 
 
-def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
-    policy settings and seed; the run's own decisions stand in for a reference it is itself."""
+def reference_decisions(
+    params: RunParams,
+    population: Population,
+    decisions: pd.DataFrame,
+    segs: dict | None = None,
+    references: tuple[str, ...] = ("mass", "oracle"),
+) -> dict[str, pd.DataFrame]:
+    """Held-out decisions of the run and of the reference points (mass, oracle), under the same
+    policy settings and seed; the run's own decisions stand in for a reference it is itself.
+    `segs`, if given, receives each reference's fitted segmenter by name."""
     refs = {"policy": decisions}
-    for ref in ("mass", "oracle"):
+    for ref in references:
         if ref == params.approach:
             refs[ref] = decisions
             continue
         ref_params = RunParams(approach=ref, approach_params={}, values=params.values)
         ref_seg = fit_segmenter(ref_params, population)
+        if segs is not None:
+            segs[ref] = ref_seg
         refs[ref] = target(ref_params, population, ref_seg)[1]
     return refs
+
+
+def off_policy(params: RunParams, population, segs: dict[str, Segmenter]) -> dict:
+    """Off-policy estimates of the run's value (and each reference's) from the campaign log,
+    cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ..."""
+    policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
+    names = {"policy": (params.approach, params.approach_params)}
+
+    def refit(name: str, customers: pd.DataFrame) -> Segmenter:
+        approach, ap = names.get(name, (name, {}))
+        return make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap).fit(customers)
+
+    return offpolicy_metrics(crossfit_terms(segs, population.history, policy, params.seed, refit), params.seed)
 
 
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
+    if isinstance(population, DataTable):
+        segs = {"policy": seg}
+        reference_decisions(params, population, decisions, segs, references=("mass",))
+        segs.setdefault("mass", seg)
+        return measure_without_truth(
+            population,
+            seg,
+            decisions,
+            params.older_contact_cap,
+            np.random.default_rng(stage_seed(params.seed, _MIA_KEY)),
+            off_policy(params, population, segs),
+        )
     history, holdout = population.history, population.holdout
-    refs = reference_decisions(params, population, decisions)
+    segs = {"policy": seg}
+    refs = reference_decisions(params, population, decisions, segs)
+    for ref in ("mass", "oracle"):
+        segs.setdefault(ref, seg)  # the run is itself that reference
     actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
     v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
     gain_table = gain_by_group(
@@ -132,6 +176,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
+        **off_policy(params, population, segs),
         **reid_rates(holdout, labels),
         **membership_inference(
             seg.release_, history, holdout, np.random.default_rng(stage_seed(params.seed, _MIA_KEY))

@@ -44,8 +44,10 @@ STUDY_KEYS = {
     "pair": "parameters varied together: lists of equal length, crossed with the grid",
     "exclude": "a list of partial parameter sets; matching runs are dropped",
     "seeds": "a list of seeds (integers >= 0); every grid point runs once per seed",
+    "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
 REQUIRED_KEYS = ("name", "notebook", "seeds")
+MSG_DATA_KNOB = "a study on a customer table (data:) has no generator knobs and sets data only through the data: block"
 
 
 class StudyError(ValueError):
@@ -157,6 +159,30 @@ def _check_values(section: str, key: str, values, problems: list, listed: bool =
     return out
 
 
+def _check_data(raw: dict, path: Path, base: dict, base_checked: dict, problems: list) -> None:
+    """A study on a customer table: check the `data:` block, then the table itself (every problem,
+    each naming its column), before any kernel starts; on success every run gets the block as its
+    ``data`` parameter. Generator knobs make no sense there and are refused."""
+    from ..params import KNOB_RANGES
+    from ..sources import DataSourceError, load_table, parse_data
+
+    for section in ("base", "grid", "pair"):
+        for k in raw.get(section) or {}:
+            if k in KNOB_RANGES or k == "data":
+                problems.append((f"{section}.{k}", MSG_DATA_KNOB))
+    try:
+        spec = parse_data(raw["data"], base_dir=path.resolve().parent, where="data")
+    except ParameterError as e:
+        problems.append((e.where, str(e)[len(e.where) + 2 :]))
+        return
+    try:
+        load_table(spec)
+    except DataSourceError as e:
+        problems += [("data", msg) for msg in e.problems]
+        return
+    base_checked["data"] = spec.to_param()
+
+
 def load_study(path: str | Path, project_root: str | Path | None = None) -> Study:
     """Read, validate and expand a study file. Raises StudyError listing every problem."""
     path = Path(path)
@@ -204,6 +230,9 @@ def load_study(path: str | Path, project_root: str | Path | None = None) -> Stud
         got = _check_values("base", k, v, problems, listed=False)
         if got:
             base_checked[k] = got[0]
+
+    if "data" in raw:
+        _check_data(raw, path, base, base_checked, problems)
 
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict):
