@@ -127,8 +127,9 @@ DATA_FEATURE_SETS = ("behaviour", "aware", "unaware")
 
 
 def _one_hot(cols: dict, customers: pd.DataFrame, column: str, categories) -> None:
+    """One indicator per category; a two-valued column gets one (of its first value: ``gender_female``)."""
     codes = _codes(customers[column], tuple(categories))
-    for j, c in enumerate(categories):
+    for j, c in enumerate(categories[:1] if len(categories) == 2 else categories):
         cols[f"{column}_{c}"] = (codes == j).astype(float)
 
 

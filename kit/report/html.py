@@ -29,12 +29,14 @@ from .summaries import (
     CHECK_DOCS,
     CHECKS,
     DERIVED,
-    FAIRNESS_METRICS,
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
+    fairness_metrics,
     fmt_number,
+    gain_metric,
     headline_findings,
     pareto_front,
+    protected_attrs,
     summarise,
 )
 
@@ -154,6 +156,12 @@ def _group_tables_html(out: Path, results: pd.DataFrame, labels: list[str]) -> s
             gain["grouping"] == "all", "all", gain["grouping"].astype(str) + ": " + gain["group"].astype(str)
         )
         parts.append(_pivot_html(pivot_by_group(gain, ["g"], "gain_share", labels), "Gain share by protected group"))
+    for a in protected_attrs(results.columns):  # a customer table: offer rates by each declared protected column
+        offers = read_run_tables(out, results, f"offers_by_{a}")
+        if not offers.empty and a in offers.columns:
+            parts.append(
+                _pivot_html(pivot_by_group(offers, [a], "offer_rate", labels), f"Offer rate by {a} (mean over seeds)")
+            )
     if not parts:
         return "<p class='note'>No per-group tables were saved by these runs.</p>"
     return f"<p class='note'>Cells from fewer than {MIN_CELL} customers are suppressed (–).</p>" + "".join(parts)
@@ -202,6 +210,32 @@ def _fingerprints_html(results: pd.DataFrame) -> str:
     )
 
 
+def _data_source(out: Path, results: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A study on a customer table: its source, mapping and fingerprint (never rows), and the metrics that
+    need truth with why they are absent; read from the first finished run's metrics.json. Empty lists
+    for a generator study."""
+    for run_id in results.loc[results["status"] == OK, "run_id"]:
+        path = out / "runs" / run_id / "metrics.json"
+        rec = json.loads(path.read_text()) if path.exists() else {}
+        src = rec.get("data_source")
+        if not src:
+            return [], []
+        camp = src.get("campaign") or {}
+        rows = [
+            ("source", str(src.get("source"))),
+            ("fingerprint (sha256 of the encoded table)", str(src.get("fingerprint"))),
+            ("customers (in the campaign log)", f"{src.get('customers')} ({src.get('campaign_customers')})"),
+            ("id", str(src.get("id"))),
+            ("protected", ", ".join(src.get("protected") or [])),
+            ("quasi-identifiers", ", ".join(src.get("quasi_identifiers") or [])),
+            ("features", ", ".join(src.get("features") or [])),
+            ("consent (profiling / marketing)", f"{src.get('consent') or '–'} / {src.get('marketing_consent') or '–'}"),
+            ("campaign log", ", ".join(f"{k}: {v}" for k, v in camp.items()) or "none"),
+        ]
+        return rows, sorted((rec.get("absent_metrics") or {}).items())
+    return [], []
+
+
 def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
     """The trade-off figures, saved under figures/ and returned for embedding."""
     from .plots import plot_frontiers
@@ -224,9 +258,16 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
                 ("unfairness_older", DERIVED["unfairness_older"]),
                 ("abs_eod_older", DERIVED["abs_eod_older"]),
                 ("unfairness_gender", DERIVED["unfairness_gender"]),
+                *(
+                    (f"unfairness_{a}", f"|1 − disparate impact|, {a}")
+                    for a in protected_attrs(summary.columns)
+                    if a not in ("older", "gender")
+                ),
             ],
         ),
     ]
+    gain = gain_metric(summary.columns)
+    ylabel = "gain share (1 = oracle, 0 = mass)" if gain == "gain_share" else "gain over mass per customer (off-policy)"
     for file, title, axes in specs:
         # A cost that every setting shares (e.g. epsilon = ∞ for all) separates nothing: no panel.
         axes = [
@@ -236,10 +277,8 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
         ]
         if not axes:
             continue
-        fronts = {m: pareto_front(summary, "gain_share", m) for m, _ in axes}
-        fig = plot_frontiers(
-            summary, "gain_share", axes, fronts, title=title, ylabel="gain share (1 = oracle, 0 = mass)"
-        )
+        fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
+        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=ylabel)
         png = _fig_to_png(fig)
         write_atomic(out / "figures" / file, png)
         figs.append(
@@ -259,6 +298,11 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     out = Path(out_dir)
     summary = summarise(results)
     labels = list(dict.fromkeys(results["label"]))
+    gain = gain_metric(results.columns)
+    attrs = protected_attrs(results.columns)
+    attr = "older" if "older" in attrs or not attrs else attrs[0]
+    fair_metrics = fairness_metrics(results.columns)
+    data_source, absent = _data_source(out, results)
     figures = _figures(summary, out) if not summary.empty else []
     manifests = [read_manifest(out / "runs" / r) or {} for r in results["run_id"]]
     runs = []
@@ -269,8 +313,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
                 "label": r["label"],
                 "seed": r["seed"],
                 "status": r["status"],
-                "gain": _fmt(r.get("gain_share")),
-                "di": _fmt(r.get("di_older")),
+                "gain": _fmt(r.get(gain)),
+                "di": _fmt(r.get(f"di_{attr}")),
                 "seconds": _fmt(m.get("seconds"), 1) if m.get("seconds") is not None else "–",
                 "has_html": (out / "runs" / r["run_id"] / "report.html").exists(),
             }
@@ -302,10 +346,12 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         gain_table=Markup(
             _summary_html(summary, GAIN_PRIVACY_METRICS) if not summary.empty else "<p>No successful runs.</p>"
         ),
-        fair_table=Markup(_summary_html(summary, FAIRNESS_METRICS) if not summary.empty else ""),
-        metric_docs=[
-            (m, h, d) for m, h, d in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS if f"{m}_mean" in summary.columns
-        ],
+        fair_table=Markup(_summary_html(summary, fair_metrics) if not summary.empty else ""),
+        metric_docs=[(m, h, d) for m, h, d in GAIN_PRIVACY_METRICS + fair_metrics if f"{m}_mean" in summary.columns],
+        gain_header="gain share" if gain == "gain_share" else "gain over mass (off-policy)",
+        di_header=f"DI {attr}",
+        data_source=data_source,
+        absent=absent,
         group_tables=Markup(_group_tables_html(out, results, labels)),
         segments=Markup(_segments_html(out, results)),
         checks_table=Markup(_checks_html(summary) if not summary.empty else ""),

@@ -22,6 +22,17 @@ from ..records import OK
 GAIN_PRIVACY_METRICS = [
     ("gain_share", "gain share", "share of the oracle's gain over mass: 1 = oracle, 0 = mass"),
     ("value_policy", "value / customer", "expected net value per held-out customer, under the truth"),
+    (
+        "gain_ope",
+        "gain over mass (off-policy)",
+        "estimated net value per customer over mass, doubly robust, from the "
+        "randomised campaign log (cross-fitted); the only gain measurable on a customer table",
+    ),
+    (
+        "value_policy_ope",
+        "value / customer (off-policy)",
+        "doubly robust estimate of value_policy from the campaign log",
+    ),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
     ("reid_rate", "re-identification", "share of customers unique on quasi-identifiers + segment"),
@@ -57,12 +68,65 @@ DERIVED = {
 POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
 
 
+def gain_metric(columns) -> str:
+    """The study's gain: ``gain_share`` (against the truth) on the generator, ``gain_ope`` (off-policy,
+    over mass) on a customer table, where the truth and so the oracle are absent."""
+    return "gain_share" if "gain_share" in columns or "gain_share_mean" in columns else "gain_ope"
+
+
+# How each gain metric reads in findings: what a value is, and how to write one and a range.
+GAIN_WORDS = {
+    "gain_share": {
+        "of": "of the oracle's gain over mass",
+        "gains": "of the oracle's gain",
+        "value": lambda v: f"{100 * v:.1f}%",
+        "range": lambda lo, hi: f"{100 * lo:.1f}–{100 * hi:.1f}%",
+        "unit": "gain share",
+    },
+    "gain_ope": {
+        "of": "net value per customer over mass (off-policy estimate)",
+        "gains": "net value per customer over mass",
+        "value": lambda v: f"{v:+.2f}",
+        "range": lambda lo, hi: f"{lo:+.2f} to {hi:+.2f}",
+        "unit": "value per customer",
+    },
+}
+
+
+def protected_attrs(columns) -> list[str]:
+    """The protected attributes measured: ``older`` and ``gender`` on the generator, the declared
+    columns on a customer table (from the ``di_<column>`` metrics present)."""
+    names = [
+        c[3:].removesuffix("_mean") for c in columns if c.startswith("di_") and not c.endswith(("_min", "_max", "_sd"))
+    ]
+    return list(dict.fromkeys(names))
+
+
+def fairness_metrics(columns) -> list[tuple[str, str, str]]:
+    """FAIRNESS_METRICS, plus parity and balance rows for declared protected columns it does not list."""
+    known = {m for m, _, _ in FAIRNESS_METRICS}
+    extra = []
+    for a in protected_attrs(columns):
+        for m, h, d in (
+            (
+                f"di_{a}",
+                f"DI {a}",
+                f"offer rate of the {a} group (True, or the lowest-rate group) over the other's "
+                "(highest-rate) (< 0.8 fails the four-fifths rule)",
+            ),
+            (f"spd_{a}", f"SPD {a}", "the same as a difference of offer rates"),
+            (f"balance_{a}", f"balance {a}", "segment balance (Chierichetti et al.)"),
+        ):
+            if m not in known:
+                extra.append((m, h, d))
+    return FAIRNESS_METRICS + extra
+
+
 def with_derived(results: pd.DataFrame) -> pd.DataFrame:
     """Results plus the derived cost columns the frontiers plot (lower = better)."""
     r = results.copy()
-    for attr in ("older", "gender"):
-        if f"di_{attr}" in r:
-            r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    for attr in protected_attrs(r.columns):
+        r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
     if "eod_older" in r:
         r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
     return r
@@ -73,7 +137,9 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
     ok = with_derived(results[results["status"] == OK])
     if ok.empty:
         return pd.DataFrame()
-    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS] + list(DERIVED) + list(CHECKS))
+    fair = fairness_metrics(ok.columns)
+    derived = list(dict.fromkeys([*DERIVED, *(f"unfairness_{a}" for a in protected_attrs(ok.columns))]))
+    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + fair] + derived + list(CHECKS))
     names = [m for m in names if m in ok.columns]
     rows = []
     for label, g in ok.groupby("label", sort=False):
@@ -122,7 +188,9 @@ def fmt_number(v, digits=3) -> str:
 MIN_EXTRA_COST = {"mia_advantage": 0.02, "reid_rate": 0.01, "unfairness_older": 0.02}
 
 
-def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None) -> pd.DataFrame:
+def efficiency(
+    summary: pd.DataFrame, cost: str, min_extra: float | None = None, gain: str = "gain_share"
+) -> pd.DataFrame:
     """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
 
     Only feasible approaches (not the oracle) are ranked. Where the extra cost is below `min_extra`
@@ -133,7 +201,7 @@ def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None)
         return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
     base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
     s = summary[(summary["approach"] != "oracle") & (summary["label"] != "mass")]
-    out = pd.DataFrame({"label": s["label"], "gain": s["gain_share_mean"], "extra_cost": s[f"{cost}_mean"] - base})
+    out = pd.DataFrame({"label": s["label"], "gain": s[f"{gain}_mean"], "extra_cost": s[f"{cost}_mean"] - base})
     out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
     out["per_unit"] = np.where(
         out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra), np.inf
@@ -142,53 +210,66 @@ def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None)
 
 
 def headline_findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price."""
+    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price.
+
+    On a customer table the gain is ``gain_ope`` (off-policy, over mass) and the fairness cost is
+    the first declared protected column's."""
     if summary.empty:
         return ["No run finished successfully; see the failures below."]
+    gain = gain_metric(summary.columns)
+    words = GAIN_WORDS[gain]
+    fmt = words["value"]
+    attrs = protected_attrs(summary.columns)
+    attr = "older" if "older" in attrs or not attrs else attrs[0]
+    group = "older customers" if attr == "older" else f"the {attr} groups"
     out = []
-    feasible = summary[summary["approach"] != "oracle"]
+    feasible = summary[summary["approach"] != "oracle"].dropna(subset=[f"{gain}_mean"])
     if not feasible.empty:
-        best = feasible.loc[feasible["gain_share_mean"].idxmax()]
+        best = feasible.loc[feasible[f"{gain}_mean"].idxmax()]
         txt = (
-            f"Highest gain among feasible approaches: {best['label']}, reaching {100 * best['gain_share_mean']:.1f}% "
-            f"of the oracle's gain over mass (range {100 * best['gain_share_min']:.1f}–"
-            f"{100 * best['gain_share_max']:.1f}% over {best['runs']} seed(s))"
+            f"Highest gain among feasible approaches: {best['label']}, reaching {fmt(best[f'{gain}_mean'])} "
+            f"{words['of']} (range {words['range'](best[f'{gain}_min'], best[f'{gain}_max'])} over {best['runs']} seed(s))"
         )
         costs = []
         if "reid_rate_mean" in best:
             costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
         if "mia_advantage_mean" in best:
             costs.append(f"membership advantage {best['mia_advantage_mean']:.3f}")
-        if "di_older_mean" in best:
-            costs.append(f"disparate impact for older customers {best['di_older_mean']:.2f}")
+        if f"di_{attr}_mean" in best:
+            costs.append(f"disparate impact for {group} {best[f'di_{attr}_mean']:.2f}")
         out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
     for cost, what in (
         ("mia_advantage", "membership-inference advantage"),
         ("reid_rate", "re-identification risk"),
-        ("unfairness_older", "unfairness to older customers |1 − DI|"),
+        (f"unfairness_{attr}", f"unfairness to {group} |1 − DI|"),
     ):
-        eff = efficiency(summary, cost)
+        eff = efficiency(summary, cost, gain=gain)
         eff = eff[eff["gain"] > 0.01]
         if not eff.empty:
             top = eff.iloc[0]
             if math.isinf(top["per_unit"]):
                 out.append(
-                    f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no meaningful extra "
+                    f"{top['label']} gains {fmt(top['gain'])} {words['gains']} at no meaningful extra "
                     f"{what} over mass (less than +{MIN_EXTRA_COST.get(cost, 0.005):g})."
                 )
             else:
                 out.append(
                     f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
-                    f"{top['per_unit']:.2f} gain share per unit ({100 * top['gain']:.1f}% gain for "
+                    f"{top['per_unit']:.2f} {words['unit']} per unit ({fmt(top['gain'])} gain for "
                     f"+{top['extra_cost']:.3f})."
                 )
     for cost, what in (
         ("mia_advantage", "gain against membership advantage"),
-        ("unfairness_older", "gain against unfairness to older customers"),
+        (f"unfairness_{attr}", f"gain against unfairness to {group}"),
     ):
-        front = sorted(pareto_front(summary, "gain_share", cost))
+        front = sorted(pareto_front(summary, gain, cost))
         if front:
             out.append(f"Pareto-efficient on {what}: " + ", ".join(front) + ".")
+    if gain != "gain_share":
+        out.append(
+            "Gain here is estimated off-policy from the randomised campaign log (no truth, so no oracle and no "
+            "gain share); privacy and fairness are measured as on the generator."
+        )
     dp = summary[summary["approach"] == "dp_kmeans"]
     ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
     if ref.empty:

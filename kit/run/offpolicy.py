@@ -56,7 +56,8 @@ def crossfit_terms(
     refit: Callable[[str, pd.DataFrame], Segmenter],
     n_folds: int = N_FOLDS,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per-customer estimator terms (`ope_terms`) of each fitted segmenter's policy on the log.
+    """Per-customer estimator terms (`ope_terms`) of each fitted segmenter's policy on the log, plus
+    ``target``: the action each logged customer's cross-fitted policy chose.
 
     segs: name -> segmenter fitted on `history` (its ``labels_`` follow history's rows);
     refit(name, customers): a fresh segmenter of that name fitted on `customers` (used for
@@ -86,7 +87,7 @@ def crossfit_terms(
             dec = decide(fold_seg, values, eval_c, policy, rng)
             target[test] = dec["action"].cat.codes.to_numpy()
             q_hat[test] = values
-        out[name] = ope_terms(acts, reward, prop, target, q_hat)
+        out[name] = {**ope_terms(acts, reward, prop, target, q_hat), "target": target}
     return out
 
 

@@ -64,6 +64,8 @@ def validate_run(params: dict, where: str = "parameters") -> RunParams:
         raise ParameterError(
             f"{where}.approach", MSG_DATA_APPROACH.format(approach=approach, allowed=", ".join(DATA_APPROACHES))
         )
+    if values["data"]:  # a customer table: the generator's knobs mean nothing (a study refuses them)
+        values = {k: v for k, v in values.items() if k not in KNOB_RANGES}
     return RunParams(approach=approach, approach_params=checked_ap, values=values)
 
 

@@ -121,9 +121,10 @@ def reference_decisions(
     return refs
 
 
-def off_policy(params: RunParams, population, segs: dict[str, Segmenter]) -> dict:
+def off_policy(params: RunParams, population, segs: dict[str, Segmenter], terms: dict | None = None) -> dict:
     """Off-policy estimates of the run's value (and each reference's) from the campaign log,
-    cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ..."""
+    cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ...
+    `terms`, if given, receives the per-customer terms and the cross-fitted actions."""
     policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
     names = {"policy": (params.approach, params.approach_params)}
 
@@ -131,7 +132,10 @@ def off_policy(params: RunParams, population, segs: dict[str, Segmenter]) -> dic
         approach, ap = names.get(name, (name, {}))
         return make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap).fit(customers)
 
-    return offpolicy_metrics(crossfit_terms(segs, population.history, policy, params.seed, refit), params.seed)
+    got = crossfit_terms(segs, population.history, policy, params.seed, refit)
+    if terms is not None:
+        terms.update(got)
+    return offpolicy_metrics(got, params.seed)
 
 
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:

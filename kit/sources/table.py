@@ -96,6 +96,16 @@ def _sql(spec: DataSpec, columns: list[str] | None) -> str:
     return f"SELECT {cols} FROM ({inner}) AS crmkit_source{limit}"
 
 
+def _engine(spec: DataSpec):
+    """An engine that holds no connection open after use (NullPool) and opens a DuckDB file read-only:
+    a DuckDB file admits one writer, so a study's runs, reading it in parallel, must not lock it."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    args = {"read_only": True} if spec.url.startswith("duckdb:") and ":memory:" not in spec.url else {}
+    return sa.create_engine(spec.url, poolclass=NullPool, connect_args=args)
+
+
 def table_columns(spec: DataSpec) -> list[str]:
     """The column names the source holds (read without reading its rows)."""
     try:
@@ -108,7 +118,7 @@ def table_columns(spec: DataSpec) -> list[str]:
             return list(pq.read_schema(spec.path).names)
         import sqlalchemy as sa
 
-        with sa.create_engine(spec.url).connect() as con:
+        with _engine(spec).connect() as con:
             return list(con.execute(sa.text(_sql(spec, None))).keys())
     except Exception as exc:  # unreadable file, bad URL, failing query: one clear line
         raise DataSourceError([MSG_UNREADABLE.format(source=spec.describe_source(), reason=_reason(exc))]) from exc
@@ -135,7 +145,7 @@ def read_columns(spec: DataSpec, columns: list[str]) -> pd.DataFrame:
             return pq.read_table(spec.path, columns=columns).to_pandas()
         import sqlalchemy as sa
 
-        with sa.create_engine(spec.url).connect() as con:
+        with _engine(spec).connect() as con:
             return pd.read_sql(sa.text(_sql(spec, columns)), con)
     except Exception as exc:
         raise DataSourceError([MSG_UNREADABLE.format(source=spec.describe_source(), reason=_reason(exc))]) from exc

@@ -196,3 +196,24 @@ def test_generator_runs_carry_the_off_policy_estimates():
 def test_the_absent_metrics_are_explained():
     assert all(isinstance(v, str) and v for v in TRUTH_ONLY.values())
     assert json.dumps(TRUTH_ONLY)
+
+
+@pytest.mark.slow
+def test_a_data_study_through_papermill_writes_results_without_truth(exports, tmp_path):
+    """`crmkit run` on a DuckDB table: results.csv has the off-policy value with its interval, reid_rate and
+    di_<column> for each protected column, no truth metric; the report names the source and its fingerprint."""
+    path = _study(tmp_path, {"url": f"duckdb:///{exports / 'crm.duckdb'}", "table": "customers"}, name="yd_e2e")
+    out = tmp_path / "out"
+    assert run_cli(["run", str(path), "--out", str(out), "--jobs", "2"]) == 0
+    res = pd.read_csv(out / "results.csv")
+    assert len(res) == 2 and (res["status"] == "ok").all()
+    for col in ("value_policy_ope", "value_policy_ope_lo", "value_policy_ope_hi", "reid_rate", "di_older", "di_gender"):
+        assert res[col].notna().all(), col
+    assert not set(TRUTH_METRICS) & set(res.columns)
+    assert not {"n_customers", "proxy_strength"} & set(res.columns)  # no generator knobs on a table
+    page = (out / "index.html").read_text()
+    fingerprint = json.loads((out / "runs" / res["run_id"].iloc[0] / "metrics.json").read_text())["data_source"][
+        "fingerprint"
+    ]
+    assert "Data source" in page and fingerprint in page and "crm.duckdb" in page
+    assert "absent, because" in page and "Offer rate by gender" in page
