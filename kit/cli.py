@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .params import KNOB_RANGES  # light: params imports nothing else of the kit
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -37,7 +39,7 @@ def cmd_run(args) -> int:
     from .study import StudyError, load_study
 
     try:
-        study = load_study(args.study)
+        study = load_study(args.study, max_runs=args.max_runs)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -57,7 +59,7 @@ def _study_of(out: Path, study_path: str | None):
     from .study import load_study
 
     path = Path(study_path) if study_path else out / "study.yaml"
-    return load_study(path)
+    return load_study(path, max_runs=None)  # the cap guards starting a study, not reading one back
 
 
 def cmd_report(args) -> int:
@@ -136,16 +138,11 @@ def cmd_approaches(args) -> int:
 
 
 # `crmkit population` options and the run parameter (kit.params.RUN_SPECS) each one sets.
+# Option -> knob: --n for n_customers, --seed, then every other knob as --kebab-case.
 POPULATION_OPTIONS: dict[str, str] = {
     "--n": "n_customers",
     "--seed": "seed",
-    "--n-segments": "n_segments",
-    "--proxy-strength": "proxy_strength",
-    "--label-bias": "label_bias",
-    "--consent-rate": "consent_rate",
-    "--older-share": "older_share",
-    "--older-fatigue": "older_fatigue",
-    "--history-share": "history_share",
+    **{"--" + k.replace("_", "-"): k for k in KNOB_RANGES if k != "n_customers"},
 }
 
 
@@ -222,10 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmkit", description="Ethical customer segmentation research kit.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from .params import MAX_RUNS_PER_STUDY  # light: params imports nothing of the kit
+
     r = sub.add_parser("run", help="run a study and render its report")
     r.add_argument("study", help="the study file (YAML)")
     r.add_argument("--out", help="output folder (default: reports/<study name>)")
     r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
+    r.add_argument(
+        "--max-runs",
+        type=_positive_int,
+        default=MAX_RUNS_PER_STUDY,
+        help=f"refuse a study whose grid expands to more runs than this (default {MAX_RUNS_PER_STUDY:,})",
+    )
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="re-render a study's report from its saved results")

@@ -116,3 +116,8 @@ RUN_SPECS: dict[str, Spec] = {
         str, "", "a study on a customer table: its data block as JSON (set by the study); empty: the generator"
     ),
 }
+
+# Runs one study may expand to unless the caller raises the cap (`crmkit run --max-runs N`): a grid
+# that big is more often a mistake (a seed list of range(10**6)) than a plan. Here, not in kit.study,
+# so the command line can show it without importing the science stack.
+MAX_RUNS_PER_STUDY = 5_000

@@ -48,6 +48,13 @@ def study_run(tmp_path_factory):
     return path, out, code
 
 
+def pytest_collection_modifyitems(config, items):
+    """CRMKIT_TEST_ORDER=reverse runs the tests in reverse order: a check that no test depends on
+    another having run first (module-scoped fixtures are rebuilt per module either way)."""
+    if os.environ.get("CRMKIT_TEST_ORDER") == "reverse":
+        items.reverse()
+
+
 def set_rows(df, column, rows, value):
     """A copy of `df` with `column` set to `value` at the given row positions (categoricals become objects)."""
     import pandas as pd

@@ -1,7 +1,7 @@
 """One run end to end: validated parameters (`params`) -> population -> segments -> targeting ->
 measurements (`pipeline`), its saved results (`save`) and the tables its notebook shows (`tables`)."""
 
-from .params import PARAMETER_NAMES, RunParams, validate_run
+from .params import NOTEBOOK_NAMES, PARAMETER_NAMES, RunParams, validate_notebook, validate_run
 from .pipeline import (
     RunResult,
     build_population,
@@ -17,6 +17,7 @@ from .save import save_run
 from .tables import metrics_table, population_summary, segment_table
 
 __all__ = [
+    "NOTEBOOK_NAMES",
     "PARAMETER_NAMES",
     "RunParams",
     "RunResult",
@@ -32,5 +33,6 @@ __all__ = [
     "stage_int",
     "stage_seed",
     "target",
+    "validate_notebook",
     "validate_run",
 ]

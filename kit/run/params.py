@@ -6,11 +6,12 @@ checks every value before any expensive work and names the parameter and what is
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..params import KNOB_RANGES, RUN_SPECS, ParameterError
-from ..segmenters import REGISTRY, check_approach, check_approach_params
+from ..segmenters import REGISTRY, approach_specs, check_approach, check_approach_params
 from ..sources.spec import DATA_APPROACHES, MSG_DATA_APPROACH
 
 
@@ -71,3 +72,45 @@ def validate_run(params: dict, where: str = "parameters") -> RunParams:
 
 # Names the experiment notebook declares in its parameters cell (output_dir is bookkeeping).
 PARAMETER_NAMES: tuple[str, ...] = ("approach", "approach_params", *RUN_SPECS)
+NOTEBOOK_NAMES: tuple[str, ...] = (*PARAMETER_NAMES, "output_dir")
+MSG_UNKNOWN_NOTEBOOK_PARAMETER = "unknown parameter; allowed: {allowed}"
+MSG_APPROACH_PARAMETER_HINT = " ({name} is a parameter of {approaches}: pass it inside approach_params)"
+
+
+def _assigned_names(source: str) -> list[str] | None:
+    """Names a cell of plain top-level assignments sets (a parameters cell, or the one papermill
+    injects after it); None for any other cell (imports, calls, code that does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    if not tree.body or not all(isinstance(s, (ast.Assign, ast.AnnAssign)) for s in tree.body):
+        return None
+    names = []
+    for stmt in tree.body:
+        for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+            names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return names
+
+
+def validate_notebook(namespace: dict, where: str = "parameters") -> RunParams:
+    """Check the experiment notebook's parameters where they live: in the kernel's namespace.
+
+    `validate_run` sees only the names the notebook declares, so ``papermill -p n_custmers 5``
+    would run the default silently (papermill merely warns). Here every earlier cell that holds
+    nothing but assignments (the parameters cell, papermill's injected cell, a cell a reader added)
+    is read back from IPython's input history (`In`), and any name it sets that is not a parameter
+    is an error naming it; then the values are checked by `validate_run`.
+    """
+    for source in list(namespace.get("In") or [])[:-1]:  # the last entry is the calling cell
+        for name in _assigned_names(source) or []:
+            if name not in NOTEBOOK_NAMES and not name.startswith("_"):
+                hint = [a for a in REGISTRY if name in approach_specs(a)]
+                msg = MSG_UNKNOWN_NOTEBOOK_PARAMETER.format(allowed=", ".join(NOTEBOOK_NAMES))
+                if hint:
+                    msg += MSG_APPROACH_PARAMETER_HINT.format(name=name, approaches=", ".join(hint))
+                raise ParameterError(f"{where}.{name}", msg)
+    output_dir = namespace.get("output_dir", "")
+    if not isinstance(output_dir, str):
+        raise ParameterError(f"{where}.output_dir", f"expected a folder path (text), got {type(output_dir).__name__}")
+    return validate_run({name: namespace[name] for name in PARAMETER_NAMES if name in namespace}, where=where)

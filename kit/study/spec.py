@@ -28,12 +28,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .. import __version__
-from ..params import RUN_SPECS, ParameterError
+from ..params import MAX_RUNS_PER_STUDY, RUN_SPECS, ParameterError
 from ..run import validate_run
 from ..segmenters import MSG_UNKNOWN_APPROACH, REGISTRY, approach_specs
+from .source import MAX_NODES, MAX_PROBLEMS_SHOWN, SourceProblem, cut, line_of, parse_yaml, read_text
 
 STUDY_KEYS = {
     "name": "the study's name (letters, digits, - and _): results go to reports/<name>/",
@@ -47,17 +46,28 @@ STUDY_KEYS = {
     "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
 REQUIRED_KEYS = ("name", "notebook", "seeds")
+MAX_RUNS = MAX_RUNS_PER_STUDY
+MSG_TOO_MANY_RUNS = (
+    "the grid expands to {n:,} runs (before exclusions), more than the cap of {cap:,}; "
+    "shorten the lists, or raise the cap with --max-runs"
+)
 MSG_DATA_KNOB = "a study on a customer table (data:) has no generator knobs and sets data only through the data: block"
 
 
 class StudyError(ValueError):
     """A study file is invalid. `problems` lists every (place, message) found."""
 
-    def __init__(self, path: str, problems: list[tuple[str, str]]):
+    def __init__(self, path: str, problems: list[tuple[str, str]], lines: dict[str, int] | None = None):
         self.path = path
-        self.problems = problems
-        lines = [f"{path}: {len(problems)} problem(s):"] + [f"  {where}: {msg}" for where, msg in problems]
-        super().__init__("\n".join(lines))
+        self.problems = [(cut(where, 120), cut(msg)) for where, msg in problems]
+        self.lines = lines or {}
+        shown = []
+        for where, msg in self.problems[:MAX_PROBLEMS_SHOWN]:
+            line = line_of(where, self.lines)
+            shown.append(f"  {where}: {msg}" + (f" (line {line})" if line else ""))
+        if len(self.problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"  ... and {len(self.problems) - MAX_PROBLEMS_SHOWN} more")
+        super().__init__("\n".join([f"{path}: {len(problems)} problem(s):", *shown]))
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,12 @@ def _expand_approach(item, where: str, problems: list) -> list[tuple[str, dict]]
                     problems.append((e.where, str(e)[len(e.where) + 2 :]))
             axes[k] = ok
         keys = list(axes)
+        n = 1
+        for k in keys:
+            n *= len(axes[k])
+        if n > MAX_NODES:  # the run cap is checked later, on the whole grid; this stops a product first
+            problems.append((f"{where}.{name}", MSG_TOO_MANY_RUNS.format(n=n, cap=MAX_NODES)))
+            return []
         return [(name, dict(zip(keys, combo))) for combo in itertools.product(*(axes[k] for k in keys))]
     problems.append((where, "expected an approach name or a mapping {approach: {parameter: value(s)}}"))
     return []
@@ -183,15 +199,24 @@ def _check_data(raw: dict, path: Path, base: dict, base_checked: dict, problems:
     base_checked["data"] = spec.to_param()
 
 
-def load_study(path: str | Path, project_root: str | Path | None = None) -> Study:
-    """Read, validate and expand a study file. Raises StudyError listing every problem."""
+def load_study(path: str | Path, project_root: str | Path | None = None, max_runs: int | None = MAX_RUNS) -> Study:
+    """Read, validate and expand a study file. Raises StudyError listing every problem.
+
+    `max_runs` caps the runs the grid may expand to (None: no cap); the count is taken before
+    anything is expanded, so an absurd grid costs nothing.
+    """
     path = Path(path)
-    if not path.exists():
-        raise StudyError(str(path), [("file", "not found")])
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise StudyError(str(path), [("file", f"not valid YAML: {e}")]) from None
+        raw, lines = parse_yaml(read_text(path))
+    except SourceProblem as e:
+        raise StudyError(str(path), e.problems, e.lines) from None
+    try:
+        return _load(path, raw, lines, project_root, max_runs)
+    except StudyError as e:
+        raise StudyError(str(path), e.problems, lines) from None
+
+
+def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None) -> Study:
     if not isinstance(raw, dict):
         raise StudyError(str(path), [("file", "expected a mapping with keys " + ", ".join(STUDY_KEYS))])
     root = Path(project_root) if project_root else Path.cwd()
@@ -305,6 +330,11 @@ def load_study(path: str | Path, project_root: str | Path | None = None) -> Stud
 
     if problems:
         raise StudyError(str(path), problems)
+    n_grid = len(approaches) * len(pairs) * len(seed_list)
+    for values in axes.values():
+        n_grid *= len(values)
+    if max_runs is not None and n_grid > max_runs:
+        raise StudyError(str(path), [("grid", MSG_TOO_MANY_RUNS.format(n=n_grid, cap=max_runs))])
 
     runs: list[RunSpec] = []
     keys = list(axes)

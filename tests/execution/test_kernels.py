@@ -107,6 +107,7 @@ def _zygote_pid():
     return kernels._current.pid
 
 
+@pytest.mark.slow
 def test_forked_kernel_equals_plain_papermill_and_in_process(tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / "experiment.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(STATE_CELL))
@@ -215,9 +216,11 @@ def test_kernel_stuck_at_exit_is_terminated(tmp_path):
         "import atexit, os, time\nprint('PID', os.getpid())\n"
         "atexit.register(time.sleep, 60)  # the kernel's exit hangs",
     )
+    kernels.get_zygote()  # started (imports done) before the clock runs, whatever ran before this test
     t0 = time.perf_counter()
     kernels.execute_notebook_warm(src, tmp_path / "out.ipynb", progress_bar=False)
-    assert time.perf_counter() - t0 < 10  # SIGTERM after 1 s (WarmKernelManager), not 60 s of sleep
+    # SIGTERM after 1 s (WarmKernelManager), not the 60 s of sleep; generous for a loaded machine.
+    assert time.perf_counter() - t0 < 40
     assert _gone(int(_printed(tmp_path / "out.ipynb", "PID")))
     assert _children(_zygote_pid()) == []
 
@@ -248,6 +251,7 @@ execute_notebook_warm(sys.argv[1], sys.argv[2], progress_bar=False)
 """
 
 
+@pytest.mark.slow
 def test_no_process_outlives_a_killed_runner(tmp_path):
     pids = tmp_path / "pids.txt"
     src = _notebook(
@@ -285,6 +289,7 @@ def test_shutdown_stops_the_zygote(tmp_path):
     assert kernels._current is None and zygote.proc.poll() == 0
 
 
+@pytest.mark.slow
 def test_broken_zygote_falls_back_after_two_tries(tmp_path, monkeypatch, capsys):
     broken = tmp_path / "site" / "pandas"
     broken.mkdir(parents=True)

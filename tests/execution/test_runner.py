@@ -9,6 +9,7 @@ import time
 
 import nbformat
 import pandas as pd
+import pytest
 from conftest import ROOT, run_cli
 
 from kit.records import load_metrics
@@ -24,6 +25,7 @@ def _study(tmp_path, notebook, approaches="[mass, kmeans]", seeds="[1]", name="t
     return p
 
 
+@pytest.mark.slow
 def test_failing_run_is_recorded_and_others_go_on(tmp_path, capsys):
     nb = nbformat.read(ROOT / "notebooks" / "experiment.ipynb", as_version=4)
     nb.cells.insert(
@@ -46,6 +48,7 @@ def test_failing_run_is_recorded_and_others_go_on(tmp_path, capsys):
     assert "1 of 2 runs failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_jobs_1_gives_the_same_results_as_jobs_2(study_run, tmp_path):
     path, out2, _ = study_run  # executed with --jobs 2
     out1 = tmp_path / "j1"
@@ -59,6 +62,7 @@ def test_jobs_1_gives_the_same_results_as_jobs_2(study_run, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_verify_passes_then_catches_a_changed_metric(study_run, tmp_path, capsys):
     import shutil
 
@@ -77,6 +81,7 @@ def test_verify_passes_then_catches_a_changed_metric(study_run, tmp_path, capsys
     assert "(gain_share)" in printed and "0 of 1 runs reproduced exactly" in printed
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_to_the_same_results(tmp_path):
     study = _study(tmp_path, "notebooks/experiment.ipynb", approaches="[mass, kmeans]", seeds="[1, 2]")
     out = tmp_path / "out"

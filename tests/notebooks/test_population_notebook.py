@@ -5,10 +5,13 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
+import pytest
 from papermill.inspection import inspect_notebook
 
 from kit.params import RUN_SPECS
 from kit.population import make_population
+
+pytestmark = pytest.mark.slow  # each test executes a notebook through papermill
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "population.ipynb"

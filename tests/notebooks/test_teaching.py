@@ -9,6 +9,8 @@ import pytest
 
 from kit.report.plots import plot_sweep
 
+pytestmark = pytest.mark.slow  # each test executes a notebook through papermill
+
 ROOT = Path(__file__).resolve().parents[2]
 TEACHING = sorted((ROOT / "notebooks" / "teaching").glob("*.ipynb"))
 

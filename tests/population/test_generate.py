@@ -59,12 +59,14 @@ def _auc(df, target):
     return roc_auc_score(yb, clf.predict_proba(Xb)[:, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["older", "gender"])
 def test_proxy_strength_zero_behaviour_reveals_nothing(target):
     df = make_population(50_000, proxy_strength=0.0, random_state=5).customers
     assert abs(_auc(df, target) - 0.5) <= 0.03
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["older", "gender"])
 def test_proxy_strength_one_behaviour_reveals_group(target):
     df = make_population(50_000, proxy_strength=1.0, random_state=5).customers
