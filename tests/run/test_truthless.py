@@ -180,7 +180,9 @@ def test_malformed_data_exits_2_naming_the_column(exports, tmp_path, capsys, cas
     assert run_cli(["run", str(path), "--out", str(out)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == f"{path}: 1 problem(s):"
-    assert len(lines) == 2 and lines[1].startswith(f"  {expected} (line ") and lines[1].endswith(")")  # word for word, then where
+    assert (
+        len(lines) == 2 and lines[1].startswith(f"  {expected} (line ") and lines[1].endswith(")")
+    )  # word for word, then where
     assert not out.exists()  # nothing written
 
 
