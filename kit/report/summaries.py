@@ -33,6 +33,12 @@ GAIN_PRIVACY_METRICS = [
         "value / customer (off-policy)",
         "doubly robust estimate of value_policy from the campaign log",
     ),
+    (
+        "gain_share_best",
+        "share of the best setting's gain",
+        "on a customer table (no oracle): gain_ope over the largest gain_ope of any setting in the same seed, "
+        "the best segment-level policy the study found",
+    ),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
     ("reid_rate", "re-identification", "share of customers unique on quasi-identifiers + segment"),
@@ -127,6 +133,10 @@ def with_derived(results: pd.DataFrame) -> pd.DataFrame:
     r = results.copy()
     for attr in protected_attrs(r.columns):
         r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    if "gain_ope" in r and "gain_share" not in r and "seed" in r:  # a customer table: no oracle
+        g = pd.to_numeric(r["gain_ope"], errors="coerce")
+        best = g.groupby(r["seed"]).transform("max")
+        r["gain_share_best"] = np.where(best > 0, g / best.where(best > 0, 1.0), np.nan)
     if "eod_older" in r:
         r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
     return r
