@@ -9,7 +9,7 @@ data:
   features: [recency_days, frequency, monetary, tenure_months, engagement, contacts_90d, channel]
   consent: profiling_consent # optional bool column; customers without it are never profiled
   marketing_consent: marketing_consent  # optional bool column; customers without it are never contacted
-  campaign:                  # optional randomised campaign log, for off-policy gain
+  campaign:                  # the randomised campaign log: segment values and off-policy gain
     member: in_campaign
     action: hist_action
     response: hist_response
@@ -55,6 +55,10 @@ CAMPAIGN_KEYS = ("member", "action", "response", "value", "propensity")
 DATA_APPROACHES = ("mass", "kmeans", "gmm", "tree", "unaware", "consent_only")
 MSG_DATA_APPROACH = "{approach!r} is not defined on a customer table (it needs the generator's own columns or truth); expected one of {allowed}"
 
+MSG_NO_CAMPAIGN = (
+    "missing; a study needs the randomised campaign log: the policy learns each segment's value from it and "
+    "gain is estimated from it (without one, nothing can be targeted and gain is not measurable)"
+)
 MSG_NOT_MAPPING = "expected a mapping, got {got}"
 MSG_UNKNOWN_KEY = "unknown key; allowed: {allowed}"
 MSG_MISSING_KEY = "missing; a data block needs {required}"
@@ -242,6 +246,8 @@ def parse_data(block, base_dir: str | Path = ".", where: str = "data") -> DataSp
     }
     for k in ("consent", "marketing_consent"):
         spec[k] = _name(f"{where}.{k}", block[k]) if block.get(k) is not None else None
+    if block.get("campaign") is None:
+        raise ParameterError(f"{where}.campaign", MSG_NO_CAMPAIGN)
     campaign = None
     if block.get("campaign") is not None:
         c = block["campaign"]

@@ -209,6 +209,11 @@ MAPPING_CASES = {
         "discount: 2, loyalty: 1, new_product: 0.5}; got {'none': 0, 'sms': 0.1} (other "
         "catalogues are not supported yet)",
     ),
+    "no campaign log": (
+        {"campaign": None},
+        "data.campaign: missing; a study needs the randomised campaign log: the policy learns each segment's value "
+        "from it and gain is estimated from it (without one, nothing can be targeted and gain is not measurable)",
+    ),
     "a file that is not there": ({"source": "nowhere.csv"}, "data.source: {tmp}/nowhere.csv does not exist"),
 }
 
