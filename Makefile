@@ -9,8 +9,10 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 STUDY ?= studies/default.yaml
 JOBS ?=
+PORT ?= 8888
+REPORTS ?= reports
 
-.PHONY: setup study test lint lab bench clean
+.PHONY: setup study test lint lab browser-check bench clean
 
 setup: $(STAMP)
 
@@ -29,13 +31,25 @@ test: setup
 	$(VENV)/bin/python -m pytest -q tests --nbval-lax notebooks/experiment.ipynb notebooks/population.ipynb
 
 lint: setup
-	$(VENV)/bin/ruff check kit tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check kit tests benchmarks notebooks
+	$(VENV)/bin/ruff check kit tests benchmarks notebooks scripts
+	$(VENV)/bin/ruff format --check kit tests benchmarks notebooks scripts
 
 # JupyterLab is in the `lab` dependency group: installed on top of the environment, only here.
+# Headless (prints the address with its token; open it in a browser), on PORT (default 8888);
+# as root it needs --allow-root, which it gets only when run as root.
 lab: setup
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --inexact --group lab
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# Every rendered report page under REPORTS (default reports/) in headless Chromium (Debian's
+# package, installed here when missing and run as root): fails on a broken image or link or a
+# console error; screenshots go to <study>/screens/.
+browser-check: setup
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "installing Debian's chromium"; apt-get install -y -q chromium >/dev/null || \
+		  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+	$(VENV)/bin/python scripts/browser_check.py $(REPORTS)
 
 bench: setup
 	$(VENV)/bin/python benchmarks/run_all.py

@@ -27,7 +27,16 @@ import numpy as np
 import pandas as pd
 
 from .params import ParameterError
-from .vocabulary import BEHAVIOUR, CATEGORIES, CHANNELS, INCOME_BANDS, OLDER_AGE
+from .vocabulary import (
+    BEHAVIOUR,
+    CATEGORIES,
+    CHANNELS,
+    COLUMN_PURPOSES,
+    INCOME_BANDS,
+    OLDER_AGE,
+    QUASI_IDENTIFIERS,
+    columns_outside_purpose,
+)
 
 # Numeric behaviour features, derived from the behaviour columns (never protected attributes).
 FEATURES: tuple[str, ...] = (
@@ -40,6 +49,32 @@ FEATURES: tuple[str, ...] = (
     "contacts_90d",
     *(f"channel_{c}" for c in CHANNELS),
 )
+
+# The firm's columns each feature is computed from (what reading the feature means reading).
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "log_recency": ("recency_days",),
+    "log_frequency": ("frequency",),
+    "log_monetary": ("monetary",),
+    "log_tenure": ("tenure_months",),
+    **{f"aff_{c}": (f"aff_{c}",) for c in CATEGORIES},
+    "engagement": ("engagement",),
+    "contacts_90d": ("contacts_90d",),
+    **{f"channel_{c}": ("channel",) for c in CHANNELS},
+    "age": ("age",),
+    "gender_female": ("gender",),
+    "income_band": ("income_band",),
+}
+
+
+def source_columns(features) -> tuple[str, ...]:
+    """The firm's columns a list of features is computed from, each once, in first-use order.
+    A name that is itself a column (rfm reads raw recency, frequency, monetary) stands for itself."""
+    out: dict[str, None] = {}
+    for f in features:
+        for c in FEATURE_SOURCES.get(f, (f,)):
+            out[c] = None
+    return tuple(out)
+
 
 # Demographic features: age in years, gender as one indicator, income band as its rank 0..4.
 DEMOGRAPHIC: tuple[str, ...] = ("age", "gender_female", "income_band")
@@ -73,6 +108,38 @@ FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
     "age": (18.0, 100.0),
     "gender_female": (0.0, 1.0),
     "income_band": (0.0, float(len(INCOME_BANDS) - 1)),
+}
+
+# Declared typical value and spread of every feature in its natural units (domain knowledge, not
+# read from data), so differential privacy can cluster in the geometry k-means uses (each feature
+# centred and divided by its spread) without spending budget on estimating scales. They follow
+# the population's design, not any fitted table: logs of recency (about a month, spread a factor
+# of e^1.2), frequency, spend and tenure as a CRM analyst would know them; four channels and four
+# category shares, each a quarter on average (a one-of-four indicator has spread sqrt(3)/4);
+# engagement around a half; adults' ages; income bands are quintiles (uniform on 0..4, spread
+# sqrt 2). Over 30 worlds (proxy strength 0, 0.5 and 1, seeds 0-9; each world draws its own
+# segments) the campaign customers' standard deviation is 0.67-1.87 times the declared spread
+# (age, gender and income 0.99-1.01; behaviour varies from world to world).
+FEATURE_SPREADS: dict[str, tuple[float, float]] = {
+    "log_recency": (3.3, 1.2),
+    "log_frequency": (2.1, 0.55),
+    "log_monetary": (4.1, 0.85),
+    "log_tenure": (3.9, 0.9),
+    **{f"aff_{c}": (0.25, 0.16) for c in CATEGORIES},
+    "engagement": (0.5, 0.23),
+    "contacts_90d": (2.5, 1.9),
+    **{f"channel_{c}": (0.25, math.sqrt(3.0) / 4.0) for c in CHANNELS},
+    "age": (50.0, 19.0),
+    "gender_female": (0.5, 0.5),
+    "income_band": (2.0, math.sqrt(2.0)),
+}
+
+# Groups of features that are shares of one whole: every customer's values are >= 0 and sum to at
+# most 1 (channel: one-hot, exactly one is 1; category affinities: shares of spend). Differential
+# privacy uses this to bound what one customer adds to a sum of the group's features.
+SHARE_GROUPS: dict[str, tuple[str, ...]] = {
+    "channel": tuple(f"channel_{c}" for c in CHANNELS),
+    "affinity": tuple(f"aff_{c}" for c in CATEGORIES),
 }
 
 
@@ -185,3 +252,27 @@ def group_mask_from_features(feats: pd.DataFrame, protected: str) -> np.ndarray:
     if protected == "older":
         return feats["age"].to_numpy() >= OLDER_AGE
     return feats["gender_female"].to_numpy() > 0.5
+
+
+def masked_columns(purpose: str, limitation: bool) -> tuple[str, ...]:
+    """Feature source columns an approach may not read for `purpose` (none when limitation is off)."""
+    if not limitation:
+        return ()
+    sources = {c for cols in FEATURE_SOURCES.values() for c in cols} | set(QUASI_IDENTIFIERS)
+    return tuple(c for c in columns_outside_purpose(COLUMN_PURPOSES, purpose) if c in sources)
+
+
+def purpose_view(customers: pd.DataFrame, masked: tuple[str, ...]) -> pd.DataFrame:
+    """The customer table as an approach may read it: each masked column set to one constant (its
+    first category, or 0), so it carries no information about anyone and never sets a segment apart."""
+    masked = tuple(c for c in masked if c in customers.columns)  # a customer table may not hold them all
+    if not masked:
+        return customers
+    const = {}
+    for c in masked:
+        col = customers[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            const[c] = pd.Categorical.from_codes(np.zeros(len(col), dtype=np.int8), dtype=col.dtype)
+        else:
+            const[c] = np.zeros(len(col), dtype=col.dtype)
+    return customers.assign(**const)

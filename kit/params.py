@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .vocabulary import PURPOSES
+
 INF = math.inf
 
 # Documented knob ranges: (low, high, low inclusive, high inclusive).
@@ -111,6 +113,12 @@ RUN_SPECS: dict[str, Spec] = {
     ),
     "min_obs": Spec(
         int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
+    ),
+    "purpose": Spec(
+        str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
+    ),
+    "purpose_limitation": Spec(
+        bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
     ),
     "data": Spec(
         str, "", "a study on a customer table: its data block as JSON (set by the study); empty: the generator"

@@ -45,3 +45,67 @@ FIRM_COLUMNS = ("customer_id", *PROTECTED, "postcode_area", "income_band", *BEHA
 
 # Tables that could be rendered never show a cell of fewer customers than this.
 MIN_CELL = 10
+
+# --- Data categories and purposes (notices to customers; purpose limitation) ------------------
+# Each firm-held column belongs to one data category, named in the words a customer reads in a
+# notice ("why you received this offer", GDPR art. 13-15).
+CATEGORY_WORDS: dict[str, str] = {
+    "purchases": "when you last bought, how often you buy and how much you spend",
+    "tenure": "how long you have been a customer",
+    "products": "the kinds of products you buy",
+    "channel": "how you like to shop",
+    "engagement": "whether you open our messages",
+    "contacts": "how often we wrote to you lately",
+    "age": "your age",
+    "gender": "your gender",
+    "income": "your income band",
+    "postcode": "your postcode area",
+    "consent": "the choices you made about our use of your data",
+    "campaign": "how you answered our past offers",
+}
+COLUMN_CATEGORY: dict[str, str] = {
+    "recency_days": "purchases",
+    "frequency": "purchases",
+    "monetary": "purchases",
+    "tenure_months": "tenure",
+    **{f"aff_{c}": "products" for c in CATEGORIES},
+    "channel": "channel",
+    "engagement": "engagement",
+    "contacts_90d": "contacts",
+    "age": "age",
+    "age_band": "age",
+    "older": "age",
+    "gender": "gender",
+    "income_band": "income",
+    "postcode_area": "postcode",
+    "marketing_consent": "consent",
+    "profiling_consent": "consent",
+    "in_campaign": "campaign",
+    "hist_action": "campaign",
+    "hist_response": "campaign",
+    "hist_value": "campaign",
+}
+
+# The purposes the firm collected its data for, and which purposes each firm-held column was
+# collected for (GDPR art. 5(1)(b), purpose limitation). Declarations of this synthetic firm: the
+# income band comes from credit checks and was never collected for marketing.
+PURPOSES: tuple[str, ...] = ("marketing", "service", "credit_check")
+_SHOP = ("marketing", "service")
+COLUMN_PURPOSES: dict[str, tuple[str, ...]] = {
+    "customer_id": PURPOSES,
+    **{c: _SHOP for c in BEHAVIOUR},
+    "age": _SHOP,
+    "age_band": _SHOP,
+    "older": _SHOP,
+    "gender": _SHOP,
+    "income_band": ("credit_check",),
+    "postcode_area": PURPOSES,
+    "marketing_consent": PURPOSES,
+    "profiling_consent": PURPOSES,
+    **{c: ("marketing",) for c in CAMPAIGN},
+}
+
+
+def columns_outside_purpose(columns, purpose: str) -> tuple[str, ...]:
+    """The columns among `columns` not declared for `purpose` (in the order given)."""
+    return tuple(c for c in columns if c in COLUMN_PURPOSES and purpose not in COLUMN_PURPOSES[c])

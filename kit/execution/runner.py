@@ -57,15 +57,13 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
     )
 
 
-def render_run_html(nb_path: Path, html_path: Path) -> None:
-    """The executed notebook as HTML without code cells (what a reviewer reads)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def render_run_html(nb_path: Path, html_path: Path, manifest: dict | None = None) -> None:
+    """The run's page: the executed notebook without code, headed by its study, approach, settings and
+    seed (from the manifest), linking back to the study report (see `kit.report.run_page`)."""
+    from ..report.run_page import render_run_page
 
-    nb = nbformat.read(nb_path, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    write_atomic(html_path, body.encode())
+    manifest = manifest or {}
+    render_run_page(nb_path, html_path, manifest, study=manifest.get("study", ""))
 
 
 @contextlib.contextmanager
@@ -87,7 +85,7 @@ def _stderr_to(path: Path):
             os.close(saved)
 
 
-def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
+def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_name: str = "") -> dict:
     """Execute one run through papermill into its work folder, then move it into place.
 
     Returns a short record for the progress display; never raises for a failing run (the failure
@@ -103,6 +101,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
     work.mkdir(parents=True)
     manifest = {
         "run_id": spec.run_id,
+        "study": study_name,
         "label": spec.label,
         "params": spec.params,
         "seed": spec.params["seed"],
@@ -142,7 +141,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict) -> dict:
         error = "the notebook finished without writing metrics.json"
     try:
         if (work / "notebook.ipynb").exists():
-            render_run_html(work / "notebook.ipynb", work / "report.html")
+            render_run_html(work / "notebook.ipynb", work / "report.html", manifest)
     except Exception as exc:  # a rendering failure fails the run, visibly
         error = error or f"rendering the run's report failed: {type(exc).__name__}: {exc}"
     if error is None:
@@ -224,10 +223,12 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> 
     try:
         if jobs <= 1 or len(todo) <= 1:
             for spec in todo:
-                progress.update(execute_run(spec, str(study.notebook), str(runs_dir), git))
+                progress.update(execute_run(spec, str(study.notebook), str(runs_dir), git, study.name))
         else:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(execute_run, spec, str(study.notebook), str(runs_dir), git) for spec in todo]
+                futures = [
+                    pool.submit(execute_run, spec, str(study.notebook), str(runs_dir), git, study.name) for spec in todo
+                ]
                 for fut in as_completed(futures):
                     progress.update(fut.result())
     finally:

@@ -25,6 +25,8 @@ from .. import __version__
 from ..records import OK, read_manifest, write_atomic
 from ..study import Study
 from ..vocabulary import MIN_CELL
+from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
+from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
 from .summaries import (
     CHECK_DOCS,
     CHECKS,
@@ -32,18 +34,12 @@ from .summaries import (
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
     fairness_metrics,
-    fmt_number,
     gain_metric,
     headline_findings,
     pareto_front,
     protected_attrs,
     summarise,
 )
-
-
-def _fmt(v, digits=3) -> str:
-    """`fmt_number`, escaped for HTML built by hand."""
-    return html.escape(fmt_number(v, digits))
 
 
 def _fig_to_png(fig) -> bytes:
@@ -55,116 +51,92 @@ def _fig_to_png(fig) -> bytes:
     return buf.getvalue()
 
 
-# Below these extra costs over mass a difference is within the measurement's noise (e.g. a
-# membership advantage of 0.01 from a few thousand customers), so no "gain per unit" is computed.
 _ENV = Environment(loader=PackageLoader("kit.report", "templates"), autoescape=True)
 
+# Metrics that count something (customers, segments, failures): printed as whole numbers.
+COUNT_METRICS = {
+    "min_segment_size",
+    "n_released_segments",
+    "min_audience_class",
+    "consent_violations",
+    "fatigue_violations",
+    "undescribed_segments",
+    "four_fifths_fail",
+}
 
-def _cell(r: pd.Series, m: str, digits=3) -> str:
-    mean, lo, hi = r.get(f"{m}_mean"), r.get(f"{m}_min"), r.get(f"{m}_max")
-    txt = _fmt(mean, digits)
-    if mean is not None and np.isfinite(mean) and lo != hi:
-        txt += f"<br><span class='rng'>{_fmt(lo, digits)}–{_fmt(hi, digits)}</span>"
-    return f"<td>{txt}</td>"
+
+def is_count(metric: str) -> bool:
+    """True for a metric that counts (customers, segments, trials): shown without decimals."""
+    return metric in COUNT_METRICS or metric.startswith("n_") or metric.endswith(("_trials", "_count"))
 
 
 def _summary_html(summary: pd.DataFrame, metrics) -> str:
+    """Mean over seeds with the range below it; columns that print the same for every setting are left
+    out of the table and named (with their value) under it."""
     metrics = [(m, h, d) for m, h, d in metrics if f"{m}_mean" in summary.columns]
-    head = "".join(f"<th title='{html.escape(d)}'>{html.escape(h)}</th>" for m, h, d in metrics)
+    shown, constant = [], []
+    for m, h, d in metrics:
+        cols = [summary[f"{m}_{k}"] for k in ("mean", "min", "max")]
+        integer = is_count(m)
+        dec = decimals_for(pd.concat(cols).to_numpy(dtype=float))
+        if len(summary) > 1 and all(is_constant(c, dec, integer) for c in cols):
+            mean, lo, hi = (c.iloc[0] for c in cols)
+            rng, same = fmt_range(lo, hi, dec, integer), fmt_number(mean, dec, integer)
+            constant.append(f"{h} ({same}" + (f", range {rng}" if rng != same else "") + ")")
+        else:
+            shown.append((m, h, d, dec, integer))
+    head = "".join(f"<th title='{html.escape(d)}'>{html.escape(h)}</th>" for m, h, d, _, _ in shown)
     rows = []
     for _, r in summary.iterrows():
-        cells = "".join(_cell(r, m) for m, _, _ in metrics)
-        rows.append(f"<tr><td class='l'>{html.escape(r['label'])}</td><td>{r['runs']}</td>{cells}</tr>")
-    return f"<table><tr><th class='l'>setting</th><th>runs</th>{head}</tr>{''.join(rows)}</table>"
+        cells = []
+        for m, _, _, dec, integer in shown:
+            mean, lo, hi = r[f"{m}_mean"], r[f"{m}_min"], r[f"{m}_max"]
+            txt = escaped(mean, dec, integer)
+            rng = fmt_range(lo, hi, dec, integer)
+            if np.isfinite(mean) and rng != fmt_number(mean, dec, integer):
+                txt += f"<br><span class='rng'>{html.escape(rng)}</span>"
+            cells.append(f"<td>{txt}</td>")
+        rows.append(f"<tr><td class='l'>{html.escape(r['label'])}</td><td>{r['runs']}</td>{''.join(cells)}</tr>")
+    table = f"<table><tr><th class='l'>setting</th><th>seeds</th>{head}</tr>{''.join(rows)}</table>"
+    if constant:
+        table += (
+            "<p class='note'>The same for every setting, so not in the table: "
+            + html.escape(", ".join(constant))
+            + ".</p>"
+        )
+    return table
 
 
 def _checks_html(summary: pd.DataFrame) -> str:
+    """Pass, or FAIL with the number of seeds it failed in and the largest count in one seed."""
     cols = [c for c in CHECKS if f"{c}_mean" in summary.columns]
     head = "".join(f"<th title='{html.escape(CHECK_DOCS[c])}'>{c}</th>" for c in cols)
     rows = []
     for _, r in summary.iterrows():
         cells = []
         for c in cols:
-            total = int(round(r[f"{c}_mean"] * r["runs"]))
-            cells.append(
-                "<td class='pass'>pass</td>" if r[f"{c}_max"] == 0 else f"<td class='fail'>FAIL ({total})</td>"
-            )
+            failed = int(r.get(f"{c}_failed_seeds", int(r[f"{c}_max"] > 0)))
+            if r[f"{c}_max"] == 0:
+                cells.append("<td class='pass'>pass</td>")
+            else:
+                cells.append(
+                    f"<td class='fail'>FAIL in {failed} of {r['runs']} seeds"
+                    f"<br><span class='rng'>up to {fmt_number(r[f'{c}_max'], integer=True)} in one</span></td>"
+                )
         rows.append(f"<tr><td class='l'>{html.escape(r['label'])}</td>{''.join(cells)}</tr>")
     docs = "".join(f"<li><code>{c}</code>: {html.escape(CHECK_DOCS[c])}</li>" for c in cols)
     return f"<table><tr><th class='l'>setting</th>{head}</tr>{''.join(rows)}</table><ul class='note'>{docs}</ul>"
 
 
-def read_run_tables(out: Path, results: pd.DataFrame, name: str) -> pd.DataFrame:
-    """One saved table of every successful run, stacked, with the run's label and seed."""
-    frames = []
-    for _, r in results[results["status"] == OK].iterrows():
-        path = out / "runs" / r["run_id"] / "tables" / f"{name}.csv"
-        if path.exists():
-            t = pd.read_csv(path)
-            t.insert(0, "label", r["label"])
-            t.insert(1, "seed", r["seed"])
-            frames.append(t)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def pivot_by_group(stacked: pd.DataFrame, groups: list[str], value: str, labels: list[str]) -> pd.DataFrame:
-    """Mean over seeds of `value` per approach setting (rows) and group (columns); small cells blanked."""
-    t = stacked.copy()
-    t["group"] = t[groups].astype(str).agg(" / ".join, axis=1)
-    t.loc[t["customers"] < MIN_CELL, value] = np.nan
-    p = t.pivot_table(index="label", columns="group", values=value, aggfunc="mean", sort=False)
-    return p.reindex([lab for lab in labels if lab in p.index])
-
-
-def _pivot_html(p: pd.DataFrame, caption: str) -> str:
-    if p.empty:
-        return ""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in p.columns)
-    rows = "".join(
-        f"<tr><td class='l'>{html.escape(str(i))}</td>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
-        for i, row in zip(p.index, p.to_numpy(dtype=float))
-    )
-    return f"<h3>{html.escape(caption)}</h3><table><tr><th class='l'>setting</th>{head}</tr>{rows}</table>"
-
-
-def _group_tables_html(out: Path, results: pd.DataFrame, labels: list[str]) -> str:
-    parts = []
-    fair = read_run_tables(out, results, "by_age_band_gender")
-    if not fair.empty:
-        parts.append(
-            _pivot_html(
-                pivot_by_group(fair, ["age_band", "gender"], "offer_rate", labels),
-                "Offer rate by age band / gender (mean over seeds)",
-            )
-        )
-        parts.append(
-            _pivot_html(
-                pivot_by_group(fair, ["age_band", "gender"], "offer_rate_if_helps", labels),
-                "Offer rate among customers an offer truly helps, by age band / gender",
-            )
-        )
-        parts.append(
-            _pivot_html(
-                pivot_by_group(fair, ["age_band", "gender"], "value_per_customer", labels),
-                "Expected net value per customer, by age band / gender",
-            )
-        )
-    gain = read_run_tables(out, results, "gain_by_group")
-    if not gain.empty and {"grouping", "group", "gain_share", "customers"} <= set(gain.columns):
-        gain = gain.copy()
-        gain["g"] = np.where(
-            gain["grouping"] == "all", "all", gain["grouping"].astype(str) + ": " + gain["group"].astype(str)
-        )
-        parts.append(_pivot_html(pivot_by_group(gain, ["g"], "gain_share", labels), "Gain share by protected group"))
-    for a in protected_attrs(results.columns):  # a customer table: offer rates by each declared protected column
-        offers = read_run_tables(out, results, f"offers_by_{a}")
-        if not offers.empty and a in offers.columns:
-            parts.append(
-                _pivot_html(pivot_by_group(offers, [a], "offer_rate", labels), f"Offer rate by {a} (mean over seeds)")
-            )
-    if not parts:
-        return "<p class='note'>No per-group tables were saved by these runs.</p>"
-    return f"<p class='note'>Cells from fewer than {MIN_CELL} customers are suppressed (–).</p>" + "".join(parts)
+def failed_seeds(results: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """`summary` plus, per check, the number of seeds in which it failed (a count above 0)."""
+    ok = results[results["status"] == OK]
+    s = summary.copy()
+    for c in CHECKS:
+        if c in ok.columns:
+            counts = (pd.to_numeric(ok[c], errors="coerce") > 0).groupby(ok["label"], sort=False).sum()
+            s[f"{c}_failed_seeds"] = s["label"].map(counts).fillna(0).astype(int)
+    return s
 
 
 def _segments_html(out: Path, results: pd.DataFrame) -> str:
@@ -210,6 +182,39 @@ def _fingerprints_html(results: pd.DataFrame) -> str:
     )
 
 
+# The trade-off figures: (file, title, [(cost, axis label)]).
+FRONTIER_FIGURES = [
+    (
+        "tradeoff_privacy.png",
+        "Personalisation gain against privacy loss",
+        [
+            ("epsilon", "formal ε (log scale)"),
+            ("mia_advantage", "membership-inference advantage (TPR − FPR)"),
+            ("reid_rate", "share of customers re-identifiable"),
+        ],
+    ),
+    (
+        "tradeoff_fairness.png",
+        "Personalisation gain against unfairness",
+        [
+            ("unfairness_older", DERIVED["unfairness_older"]),
+            ("abs_eod_older", DERIVED["abs_eod_older"]),
+            ("unfairness_gender", DERIVED["unfairness_gender"]),
+        ],
+    ),
+]
+GAIN_AXIS = {"gain_share": "gain share (1 = oracle, 0 = mass)", "gain_ope": "gain over mass per customer (off-policy)"}
+FRONTIER_CAPTION = (
+    "{title}. Each point is an approach setting at its mean over seeds, numbered as in the legend; bars span "
+    "the minimum to the maximum over seeds; ringed points are Pareto-efficient (no other setting has more gain "
+    "at less cost). Lower cost is to the left."
+)
+EPSILON_NOTE = (
+    " ε is on a log scale; settings without a formal guarantee (ε = ∞) stand side by side in the grey strip at "
+    "its right."
+)
+
+
 def _data_source(out: Path, results: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """A study on a customer table: its source, mapping and fingerprint (never rows), and the metrics that
     need truth with why they are absent; read from the first finished run's metrics.json. Empty lists
@@ -236,39 +241,35 @@ def _data_source(out: Path, results: pd.DataFrame) -> tuple[list[tuple[str, str]
     return [], []
 
 
-def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
-    """The trade-off figures, saved under figures/ and returned for embedding."""
-    from .plots import plot_frontiers
+def _offer_tables_html(out: Path, results: pd.DataFrame, labels: list[str], attrs: list[str]) -> str:
+    """Offer rate by each declared protected column of a customer table (mean over seeds)."""
+    parts = []
+    for a in attrs:
+        offers = read_run_tables(out, results, f"offers_by_{a}")
+        if not offers.empty and a in offers.columns:
+            p = pivot_by_group(offers, [a], "offer_rate", labels)
+            parts.append(pivot_html(p, f"Offer rate by {a} (mean over seeds)", "share"))
+    if not parts:
+        return ""
+    return f"<p class='note'>Cells from fewer than {MIN_CELL} customers are suppressed.</p>" + "".join(parts)
+
+
+def _figure_record(out: Path, file: str, fig, caption: str, csv: str | None = None) -> dict:
+    png = _fig_to_png(fig)
+    write_atomic(out / "figures" / file, png)
+    return {"file": file, "data": base64.b64encode(png).decode(), "caption": caption, "csv": csv}
+
+
+def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list[dict]:
+    """The report's figures, saved under figures/ (with the CSV of what they draw) and returned for embedding."""
+    from .figures import plot_frontiers, plot_group_gain_study
 
     figs = []
-    specs = [
-        (
-            "tradeoff_privacy.png",
-            "Personalisation gain against privacy loss",
-            [
-                ("epsilon", "formal ε (∞: not differentially private)"),
-                ("mia_advantage", "membership-inference advantage (TPR − FPR)"),
-                ("reid_rate", "share of customers re-identifiable"),
-            ],
-        ),
-        (
-            "tradeoff_fairness.png",
-            "Personalisation gain against unfairness",
-            [
-                ("unfairness_older", DERIVED["unfairness_older"]),
-                ("abs_eod_older", DERIVED["abs_eod_older"]),
-                ("unfairness_gender", DERIVED["unfairness_gender"]),
-                *(
-                    (f"unfairness_{a}", f"|1 − disparate impact|, {a}")
-                    for a in protected_attrs(summary.columns)
-                    if a not in ("older", "gender")
-                ),
-            ],
-        ),
-    ]
     gain = gain_metric(summary.columns)
-    ylabel = "gain share (1 = oracle, 0 = mass)" if gain == "gain_share" else "gain over mass per customer (off-policy)"
-    for file, title, axes in specs:
+    extra = [(f"unfairness_{a}", f"|1 − disparate impact|, {a}") for a in protected_attrs(summary.columns)]
+    for file, title, axes in FRONTIER_FIGURES:
+        if file == "tradeoff_fairness.png":  # a customer table's declared protected columns too
+            axes = list(dict.fromkeys([*axes, *extra]))
         # A cost that every setting shares (e.g. epsilon = ∞ for all) separates nothing: no panel.
         axes = [
             (m, lab)
@@ -278,56 +279,83 @@ def _figures(summary: pd.DataFrame, out: Path) -> list[dict]:
         if not axes:
             continue
         fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
-        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=ylabel)
-        png = _fig_to_png(fig)
-        write_atomic(out / "figures" / file, png)
-        figs.append(
-            {
-                "file": file,
-                "data": base64.b64encode(png).decode(),
-                "caption": f"{title}. Each point is an approach setting at its mean over seeds; bars span the "
-                "minimum to the maximum over seeds; ringed points are Pareto-efficient "
-                "(no other setting has more gain at less cost). Lower cost is to the left.",
-            }
+        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain])
+        caption = FRONTIER_CAPTION.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
+        figs.append(_figure_record(out, file, fig, caption, "summary.csv"))
+    pairs = [p for p in GAIN_PAIRS if {p[1], p[2]} <= set(group_gain.get("group", ()))]
+    if pairs:
+        fig = plot_group_gain_study(group_gain, pairs)
+        caption = (
+            "Who the personalisation gain goes to: the gain share within each protected group (1 = the oracle's "
+            "gain for that group, 0 = mass), mean over seeds with bars from the minimum to the maximum. A gap "
+            "between the two markers of a row is a gap between the groups."
         )
+        figs.append(_figure_record(out, "group_gain.png", fig, caption, "group_gain.csv"))
     return figs
 
 
+def _write_csv(out: Path, name: str, table: pd.DataFrame, index: bool = False) -> None:
+    write_atomic(out / "figures" / name, table.to_csv(index=index).encode())
+
+
 def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path) -> Path:
-    """Write index.html and figures/ for a study from its results; returns the index path."""
+    """Write index.html and figures/ (PNG figures and the CSV tables behind them) for a study from its
+    results; returns the index path."""
     out = Path(out_dir)
-    summary = summarise(results)
+    summary = failed_seeds(results, summarise(results)) if (results["status"] == OK).any() else pd.DataFrame()
     labels = list(dict.fromkeys(results["label"]))
+    stacked = {name: read_run_tables(out, results, name) for name in ("by_age_band_gender", "gain_by_group")}
+    gain = stacked["gain_by_group"]
+    group_gain = group_gain_summary(gain, labels) if not gain.empty else pd.DataFrame()
+    group_html, group_tables = group_tables_html(stacked, labels)
     gain = gain_metric(results.columns)
     attrs = protected_attrs(results.columns)
     attr = "older" if "older" in attrs or not attrs else attrs[0]
     fair_metrics = fairness_metrics(results.columns)
     data_source, absent = _data_source(out, results)
-    figures = _figures(summary, out) if not summary.empty else []
+    if data_source:  # a customer table: offer rates by each declared protected column
+        group_html = _offer_tables_html(out, results, labels, attrs) or group_html
+    figures = _figures(summary, group_gain, out) if not summary.empty else []
+    if not summary.empty:
+        _write_csv(out, "summary.csv", summary)
+    if not group_gain.empty:
+        _write_csv(out, "group_gain.csv", group_gain)
+    for name, table in group_tables.items():
+        _write_csv(out, f"{name}.csv", table, index=True)
     manifests = [read_manifest(out / "runs" / r) or {} for r in results["run_id"]]
     runs = []
     for (_, r), m in zip(results.iterrows(), manifests):
+        run_dir = out / "runs" / r["run_id"]
         runs.append(
             {
                 "run_id": r["run_id"],
                 "label": r["label"],
                 "seed": r["seed"],
                 "status": r["status"],
-                "gain": _fmt(r.get(gain)),
-                "di": _fmt(r.get(f"di_{attr}")),
-                "seconds": _fmt(m.get("seconds"), 1) if m.get("seconds") is not None else "–",
-                "has_html": (out / "runs" / r["run_id"] / "report.html").exists(),
+                "gain": fmt_number(r.get(gain), 3),
+                "di": fmt_number(r.get(f"di_{attr}"), 2),
+                "seconds": fmt_number(m.get("seconds"), 1),
+                "page": next(
+                    (f"runs/{r['run_id']}/{f}" for f in ("report.html", "manifest.json") if (run_dir / f).exists()),
+                    None,
+                ),
             }
         )
     failures = [
-        {"run_id": r["run_id"], "label": r["label"], "seed": r["seed"], "error": str(r["error"])[:500]}
-        for _, r in results.iterrows()
+        {
+            "run_id": r["run_id"],
+            "label": r["label"],
+            "seed": r["seed"],
+            "error": str(r["error"])[:500],
+            "page": run["page"],
+        }
+        for (_, r), run in zip(results.iterrows(), runs)
         if r["status"] != OK
     ]
     gits = {(m.get("git") or {}).get("revision") or "unknown" for m in manifests if m}
     dirty = any((m.get("git") or {}).get("dirty") for m in manifests)
     population = [
-        (k, ", ".join(_fmt(v) if isinstance(v, float) else str(v) for v in sorted(results[k].unique())))
+        (k, ", ".join(fmt_number(v) for v in sorted(results[k].dropna().unique())))
         for k in POP_KEYS
         if k in results.columns
     ]
@@ -352,7 +380,7 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         di_header=f"DI {attr}",
         data_source=data_source,
         absent=absent,
-        group_tables=Markup(_group_tables_html(out, results, labels)),
+        group_tables=Markup(group_html),
         segments=Markup(_segments_html(out, results)),
         checks_table=Markup(_checks_html(summary) if not summary.empty else ""),
         failures=failures,

@@ -10,14 +10,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-# One colour per approach, stable across figures.
-_PALETTE = plt.get_cmap("tab20").colors
-
-
-def approach_colours(approaches) -> dict[str, tuple]:
-    """A fixed colour per approach name (sorted order), so figures agree with each other."""
-    return {a: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(sorted(set(approaches)))}
-
 
 def _axes(ax, figsize=(6.4, 4.2)):
     if ax is None:
@@ -59,83 +51,6 @@ def plot_segment_values(seg_values: pd.DataFrame, actions, ax=None):
     return fig
 
 
-def _finite_or_edge(values: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """Replace +inf by a position right of the finite values; returns it (None when no inf)."""
-    finite = values[np.isfinite(values)]
-    if not np.isinf(values).any():
-        return values, None
-    edge = (finite.max() * 1.6 if len(finite) and finite.max() > 0 else 1.0) if len(finite) else 1.0
-    return np.where(np.isinf(values), edge, values), edge
-
-
-def plot_frontiers(
-    summary: pd.DataFrame,
-    gain: str,
-    costs: list[tuple[str, str]],
-    fronts: dict | None = None,
-    title: str | None = None,
-    ylabel: str | None = None,
-    axes=None,
-):
-    """Gain (y) against each cost (x), one panel per cost; points are approach settings.
-
-    Each point sits at the mean over seeds with bars from min to max; settings in `fronts[cost]`
-    are ringed as Pareto-efficient. An infinite cost (epsilon of a non-private approach) is drawn
-    at the right edge of its panel, labelled ∞.
-    """
-    n = len(costs)
-    if axes is None:
-        # One wide panel per cost, stacked: with a dozen or more settings, side-by-side panels crowd.
-        fig, axes = plt.subplots(n, 1, figsize=(10, 4.0 * n), layout="constrained", squeeze=False)
-        axes = axes[:, 0]
-    fig = axes[0].figure
-    colours = approach_colours(summary["label"])
-    fronts = fronts or {}
-    for ax, (cost, xlabel) in zip(axes, costs):
-        x_mean, edge = _finite_or_edge(summary[f"{cost}_mean"].to_numpy(dtype=float))
-        x_lo, _ = _finite_or_edge(summary[f"{cost}_min"].to_numpy(dtype=float))
-        x_hi, _ = _finite_or_edge(summary[f"{cost}_max"].to_numpy(dtype=float))
-        if edge is not None:
-            x_lo, x_hi = (
-                np.where(np.isinf(summary[f"{cost}_min"]), edge, x_lo),
-                np.where(np.isinf(summary[f"{cost}_max"]), edge, x_hi),
-            )
-        for i, (_, r) in enumerate(summary.iterrows()):
-            xm, ym = x_mean[i], r[f"{gain}_mean"]
-            if not (np.isfinite(xm) and np.isfinite(ym)):
-                continue
-            ax.errorbar(
-                xm,
-                ym,
-                xerr=[[xm - x_lo[i]], [x_hi[i] - xm]],
-                yerr=[[ym - r[f"{gain}_min"]], [r[f"{gain}_max"] - ym]],
-                fmt="o",
-                color=colours[r["label"]],
-                capsize=3,
-                markersize=7,
-                label=r["label"],
-            )
-            if r["label"] in fronts.get(cost, set()):
-                ax.scatter([xm], [ym], s=260, facecolors="none", edgecolors="black", linewidths=1.2, zorder=5)
-                ax.annotate(r["label"], (xm, ym), xytext=(6, -12), textcoords="offset points", fontsize=7)
-        if edge is not None:
-            ticks = [t for t in ax.get_xticks() if t < edge * 0.85 and t >= 0]
-            ax.set_xticks(ticks + [edge], [f"{t:g}" for t in ticks] + ["∞"])
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    for ax in axes:
-        ax.set_ylabel(ylabel or gain)
-    handles, labels = axes[0].get_legend_handles_labels()
-    handles.append(
-        plt.Line2D([], [], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="black", linestyle="")
-    )
-    labels.append("Pareto-efficient")
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
 def plot_sweep(
     summary: pd.DataFrame,
     x: str,
@@ -149,7 +64,8 @@ def plot_sweep(
 ):
     """One line per `hue` value: `y` against the swept parameter `x` (means over seeds)."""
     fig, ax = _axes(ax)
-    colours = approach_colours(summary[hue])
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = {k: cycle[i % len(cycle)] for i, k in enumerate(dict.fromkeys(summary[hue]))}
     for key, g in summary.groupby(hue, sort=False):
         g = g.sort_values(x)
         xs = g[x].to_numpy(dtype=float)
@@ -158,6 +74,71 @@ def plot_sweep(
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def plot_seeds(
+    runs: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str = "label",
+    ax=None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    references: list | None = None,
+    categorical: bool = False,
+    tick_labels: dict | None = None,
+    ylim=None,
+    logx: bool = False,
+):
+    """`y` against a swept parameter `x`: per `hue` value, the mean over seeds (line), the range
+    over seeds (band) and each seed's value (dots), so the spread is seen next to the trend.
+
+    `runs` has one row per run (a seed each). `references` lists (value, text) horizontal lines.
+    With `categorical`, x values are drawn evenly spaced (e.g. caps 1, 2, 3, 100) and
+    `tick_labels` renames some (e.g. {100: "no cap"}); `logx` puts x on a log scale.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 4.2), layout="constrained")
+    fig = ax.figure
+    xs_all = sorted(runs[x].unique())
+    pos = {v: i for i, v in enumerate(xs_all)} if categorical else {v: v for v in xs_all}
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(runs.groupby(hue, sort=False))
+    for i, (key, g) in enumerate(groups):
+        colour = cycle[i % len(cycle)]  # distinct hues: two blues of one family would not tell apart
+        stats = g.groupby(x)[y].agg(["mean", "min", "max"]).reindex(xs_all).dropna()
+        px = np.array([pos[v] for v in stats.index], dtype=float)
+        ax.fill_between(px, stats["min"], stats["max"], color=colour, alpha=0.15, lw=0)
+        ax.plot(px, stats["mean"], marker="o", color=colour, label=f"{key} (mean over {g['seed'].nunique()} seeds)")
+        dodge = (i - (len(groups) - 1) / 2) * (0.06 if categorical else 0.0)
+        ax.scatter([pos[v] + dodge for v in g[x]], g[y], s=12, color=colour, alpha=0.6, lw=0)
+    for value, text in references or []:
+        ax.axhline(value, color="0.35", ls="--", lw=0.9)
+        ax.annotate(
+            text,
+            (0.01, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.3",
+        )
+    if categorical:
+        ax.set_xticks(range(len(xs_all)), [(tick_labels or {}).get(v, f"{v:g}") for v in xs_all])
+    elif logx:
+        ax.set_xscale("log")
+        ax.set_xticks(xs_all, [(tick_labels or {}).get(v, f"{v:g}") for v in xs_all])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -54,7 +54,9 @@ FAIRNESS_METRICS = [
     ("eod_older", "EOD older", "equal-opportunity difference among customers an offer truly helps"),
     ("aod_older", "AOD older", "average odds difference"),
     ("di_gender", "DI gender", "disparate impact: women / men"),
+    ("spd_gender", "SPD gender", "statistical parity difference of offer rates, women minus men"),
     ("eod_gender", "EOD gender", "equal-opportunity difference, women minus men"),
+    ("aod_gender", "AOD gender", "average odds difference, women minus men"),
     ("balance_older", "balance older", "segment balance (Chierichetti et al.): 1 = every segment mirrors the mix"),
     ("balance_gender", "balance gender", "segment balance for gender"),
 ]

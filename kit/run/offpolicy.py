@@ -55,13 +55,16 @@ def crossfit_terms(
     seed: int,
     refit: Callable[[str, pd.DataFrame], Segmenter],
     n_folds: int = N_FOLDS,
+    view: Callable[[pd.DataFrame], pd.DataFrame] = lambda c: c,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-customer estimator terms (`ope_terms`) of each fitted segmenter's policy on the log, plus
     ``target``: the action each logged customer's cross-fitted policy chose.
 
     segs: name -> segmenter fitted on `history` (its ``labels_`` follow history's rows);
     refit(name, customers): a fresh segmenter of that name fitted on `customers` (used for
-    segmenters that read responses). Folds and tie-breaks draw from ``SeedSequence(seed)`` children.
+    segmenters that read responses); view(customers): the columns a segmenter may read (the run's
+    purpose view), for assigning a fold's customers to a refitted segmenter's segments. Folds and
+    tie-breaks draw from ``SeedSequence(seed)`` children.
     """
     n = len(history)
     folds = fold_ids(n, n_folds, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(105,))))
@@ -75,7 +78,7 @@ def crossfit_terms(
             fit_c, eval_c = history[train], history[test]
             if getattr(seg, "uses_responses", False):
                 fold_seg = refit(name, fit_c)
-                train_labels, test_labels = fold_seg.labels_, fold_seg.predict(eval_c)
+                train_labels, test_labels = fold_seg.labels_, fold_seg.predict(view(eval_c))
             else:
                 fold_seg, train_labels, test_labels = seg, seg.labels_[train], seg.labels_[test]
             est = estimate_segment_values(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
@@ -36,7 +37,8 @@ from ..population import Population, make_population
 from ..segmenters import Segmenter, make_segmenter
 from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, decide, estimate_segment_values
-from ..vocabulary import MIN_CELL
+from ..vocabulary import MIN_CELL, columns_outside_purpose
+from .notices import notice_metrics, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
 from .truthless import measure_without_truth
@@ -81,7 +83,7 @@ def build_population(params: RunParams) -> Population | DataTable:
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return seg.fit(population.history)
+    return seg.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
 
 
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,7 +92,7 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     history, holdout = population.history, population.holdout
     seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
     direct = seg.customer_values(holdout)
-    labels = seg.predict(holdout)
+    labels = seg.predict(purpose_view(holdout, masked_columns(params.purpose, params.purpose_limitation)))
     values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
     decisions = decide(seg, values, holdout, policy, rng)
@@ -128,11 +130,14 @@ def off_policy(params: RunParams, population, segs: dict[str, Segmenter], terms:
     policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
     names = {"policy": (params.approach, params.approach_params)}
 
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+
     def refit(name: str, customers: pd.DataFrame) -> Segmenter:
         approach, ap = names.get(name, (name, {}))
-        return make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap).fit(customers)
+        seg = make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap)
+        return seg.fit(purpose_view(customers, masked))
 
-    got = crossfit_terms(segs, population.history, policy, params.seed, refit)
+    got = crossfit_terms(segs, population.history, policy, params.seed, refit, view=lambda c: purpose_view(c, masked))
     if terms is not None:
         terms.update(got)
     return offpolicy_metrics(got, params.seed)
@@ -215,13 +220,28 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             fair,
         )
     )
+    metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))
     tables = {
         "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
         "gain_by_group": gain_table,
         "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
+        "notices": segment_notices(
+            seg, labels, seg.profiled(holdout), masked_columns(params.purpose, params.purpose_limitation)
+        ),
     }
     return metrics, tables
+
+
+def rights_metrics(params: RunParams, seg: Segmenter, labels: np.ndarray, profiled: np.ndarray) -> dict:
+    """Purpose limitation and notices: `purpose_violations` (columns the approach read that were not
+    declared for the run's purpose and not hidden from it), `notice_reading_ease`, `notice_truthful`."""
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+    outside = set(columns_outside_purpose(seg.columns_read_, params.purpose)) - set(masked)
+    return {
+        "purpose_violations": len(outside),
+        **notice_metrics(segment_notices(seg, labels, profiled, masked)),
+    }
 
 
 def run_experiment(params: RunParams) -> RunResult:

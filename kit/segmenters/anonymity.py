@@ -66,6 +66,7 @@ class KAnonSegmenter(Segmenter):
     """
 
     name = "kanon"
+    extra_columns = QUASI_IDENTIFIERS  # generalised in its release
     summary = "k-means segments merged and quasi-identifier profiles generalised until every released cell holds >= k"
     releases = "segment profiles and quasi-identifier counts per segment, every cell >= k"
     feature_set = "aware"
@@ -177,6 +178,7 @@ class ConsentOnlySegmenter(Segmenter):
     """
 
     name = "consent_only"
+    extra_columns = ("profiling_consent",)
     reads_extra = "customers with profiling consent only"
     summary = "k-means on customers with profiling consent only; the rest get the mass treatment"
     releases = "centroids and profiles of consenting customers; the size of the not-profiled segment"

@@ -26,7 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..features import FEATURE_SET_DOCS, feature_table
+from ..features import FEATURE_SET_DOCS, feature_table, source_columns
 from ..params import ParameterError, Spec
 from ..vocabulary import CATEGORIES, CHANNELS
 
@@ -135,6 +135,8 @@ class Segmenter(BaseEstimator):
     targeting: ClassVar[str] = "budget"
     # What the approach reads beyond its feature set, in words (listings and the README).
     reads_extra: ClassVar[str] = ""
+    # Columns the approach reads beyond its features (e.g. the campaign log), for `columns_read_`.
+    extra_columns: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def reads(cls) -> str:
@@ -183,6 +185,15 @@ class Segmenter(BaseEstimator):
     def profiled(self, customers: pd.DataFrame) -> np.ndarray:
         """Which customers this approach profiled with their personal data (all, by default)."""
         return np.ones(len(customers), dtype=bool)
+
+    @property
+    def columns_read_(self) -> tuple[str, ...]:
+        """The customer table's columns the fitted approach reads: its features' source columns and
+        its extra columns. Notices and purpose limitation are checked against this; a test fits every
+        approach on tables where every other column is scrambled and finds the same segments."""
+        return source_columns(self.feature_names_) + tuple(
+            c for c in self.extra_columns if c not in source_columns(self.feature_names_)
+        )
 
     @property
     def epsilon_(self) -> float:

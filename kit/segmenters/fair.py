@@ -148,6 +148,7 @@ class FairKMeansSegmenter(Segmenter):
 
     name = "fair_kmeans"
     reads_extra = "the protected attribute, to balance segments"
+    extra_columns = ("older", "gender")  # the protected attribute (either) whose groups it balances
     summary = "k-means with every segment balanced on a protected attribute (balance-constrained assignment)"
     releases = "centroids (natural units) and segment profiles"
     feature_set = "aware"

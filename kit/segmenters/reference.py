@@ -61,6 +61,7 @@ class OracleSegmenter(Segmenter):
     releases = "segment profiles of behaviour (size and feature means)"
     uses_truth = True
     feature_set = "behaviour"
+    extra_columns = tuple(f"{k}_{a}" for k in ("p", "v") for a in ACTIONS)
 
     def _fit(self, customers, feats):
         return self

@@ -190,6 +190,7 @@ class TreeSegmenter(Segmenter):
     name = "tree"
     uses_responses = True
     reads_extra = "the campaign's actions and booked values"
+    extra_columns = ("hist_action", "hist_value")
     summary = "shallow decision tree on the campaign's responses (interpretable rules on behaviour and demographics)"
     releases = "the tree's rules (one per segment) and segment profiles"
     feature_set = "aware"

@@ -9,7 +9,7 @@ import pandas as pd
 from ..features import group_mask
 from ..segmenters import Segmenter
 from .parity import parity_counts, parity_decisions, parity_ratio
-from .policy import Policy, assign_actions, estimate_segment_values
+from .policy import POLICY_COLUMNS, Policy, assign_actions, estimate_segment_values
 
 
 def decide(
@@ -32,6 +32,7 @@ def decide(
 
 
 __all__ = [
+    "POLICY_COLUMNS",
     "Policy",
     "assign_actions",
     "decide",

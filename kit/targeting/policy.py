@@ -23,6 +23,10 @@ import pandas as pd
 
 from ..vocabulary import ACTION_COST, ACTIONS
 
+# Columns the policy reads about every customer before contacting them: marketing consent, and
+# age and recent contacts for the older customers' contact cap (what notices must say was checked).
+POLICY_COLUMNS: tuple[str, ...] = ("marketing_consent", "older", "contacts_90d")
+
 
 @dataclass(frozen=True)
 class Policy:

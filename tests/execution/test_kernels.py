@@ -15,12 +15,12 @@ import time
 import nbformat
 import papermill as pm
 import pytest
-from conftest import ROOT
 from papermill.exceptions import PapermillExecutionError
 
 from kit.execution import kernels
 from kit.records import load_metrics
 from kit.run import run_experiment, validate_run
+from tests.conftest import ROOT
 
 # Appended to the experiment notebook: the interpreter state a notebook could observe.
 STATE_CELL = textwrap.dedent("""

@@ -10,10 +10,10 @@ import time
 import nbformat
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
 
 from kit.records import load_metrics
 from kit.run import run_experiment, validate_run
+from tests.conftest import ROOT, run_cli
 
 
 def _study(tmp_path, notebook, approaches="[mass, kmeans]", seeds="[1]", name="t"):

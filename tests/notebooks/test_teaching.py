@@ -1,5 +1,9 @@
-"""The teaching notebooks run under papermill with small parameters, and show no customer rows."""
+"""The teaching notebooks: they run under papermill with small parameters (lists given as text, as
+``papermill -p`` passes them), document every parameter, keep no progress output and no customer
+rows, have an answer key each, and each lesson's claim holds at the notebook's own parameters
+(with fewer customers, to stay fast)."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -7,50 +11,137 @@ import nbformat
 import papermill as pm
 import pytest
 
-from kit.report.plots import plot_sweep
+from kit.study.sweep import paired_difference, sweep
 
 pytestmark = pytest.mark.slow  # each test executes a notebook through papermill
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHING = sorted((ROOT / "notebooks" / "teaching").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "teaching" / "solutions").glob("*.ipynb"))
+LESSON_N = 4_000  # customers per population in the lesson tests (the notebooks use more)
 
 
-def test_four_teaching_notebooks():
+def parameters_of(path: Path) -> dict:
+    """The defaults assigned in a notebook's `parameters` cell, evaluated."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    out = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            out[target.id] = ast.literal_eval(node.value)
+    return out
+
+
+def test_four_teaching_notebooks_each_with_an_answer_key():
     assert [p.name[:2] for p in TEACHING] == ["01", "02", "03", "04"]
+    keys = {p.stem + "_solutions.ipynb" for p in TEACHING}
+    assert {p.name for p in SOLUTIONS} <= keys
+    assert {"02_proxies_solutions.ipynb", "04_fatigue_and_older_customers_solutions.ipynb"} <= {
+        p.name for p in SOLUTIONS
+    }
 
 
-@pytest.mark.parametrize("path", TEACHING, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", TEACHING + SOLUTIONS, ids=lambda p: p.stem)
+def test_every_parameter_is_visible_to_papermill(path):
+    inferred = pm.inspect_notebook(str(path))
+    assert set(inferred) == set(parameters_of(path))
+    assert all(p["help"] for p in inferred.values()), "each parameter needs a comment saying what it is"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", TEACHING + SOLUTIONS, ids=lambda p: p.stem)
 def test_teaching_notebook_runs_small(path, tmp_path):
     out = tmp_path / path.name
     pm.execute_notebook(
         str(path),
         str(out),
-        parameters={"n_customers": 2500, "seeds": [0]},
+        parameters={"n_customers": 2500, "seeds": "[0]"},  # a list as text, as `papermill -p` passes it
         kernel_name="python3",
         progress_bar=False,
         cwd=str(tmp_path),
     )
     nb = nbformat.read(out, as_version=4)
-    kinds = {o.output_type for c in nb.cells if c.cell_type == "code" for o in c.outputs}
-    assert "error" not in kinds
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert images >= 1
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert "error" not in {o.output_type for o in outputs}
+    assert not [o for o in outputs if o.output_type == "stream" and o.get("name") == "stderr"], "no progress kept"
     text = " ".join(
         str(o.get("text", ""))
         + str(o.get("data", {}).get("text/plain", ""))
         + str(o.get("data", {}).get("text/html", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
+        for o in outputs
     )
+    assert "runs, about" not in text  # the progress line is removed when the sweep ends
+    assert "<matplotlib." not in text  # no stray object reprs under a plot
     assert "customer_id" not in text and not re.search(r"C\d{10}", text)  # aggregates only: no ids
-    md = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert "## Questions" in md and "## Exercises" in md
+    if path in TEACHING:
+        assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
+        md = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "## Questions" in md and "## Exercises" in md
 
 
-def test_plot_sweep_returns_a_figure():
+def _notebook(prefix: str) -> Path:
+    return next(p for p in TEACHING if p.name.startswith(prefix))
+
+
+@pytest.mark.slow
+def test_lesson_2_unawareness_fails_as_proxies_strengthen():
+    """Notebook 2's claim: unaware's distance from parity grows with proxy strength, as kmeans's does."""
+    p = parameters_of(_notebook("02"))
+    lo, hi = min(p["proxy_strengths"]), max(p["proxy_strengths"])
+    base = {"n_customers": LESSON_N, "older_fatigue": p["older_fatigue"], "older_contact_cap": p["older_contact_cap"]}
+    runs = sweep(base, {"proxy_strength": [lo, hi]}, ["kmeans", "unaware"], seeds=p["seeds"], progress=False)
+    runs["distance"] = (1 - runs["di_older"]).abs()
+    mean = runs.groupby(["label", "proxy_strength"])["distance"].mean()
+    assert mean["unaware", lo] < 0.1  # no proxies, no fatigue, no cap: near parity
+    assert mean["unaware", hi] > mean["unaware", lo] + 0.2  # strong proxies: far from parity
+    assert mean["unaware", hi] > 0.5 * mean["kmeans", hi]  # dropping age and gender removes little of it
+
+
+@pytest.mark.slow
+def test_lesson_4_the_cap_costs_without_fatigue_and_pays_with_it():
+    """Notebook 4's claim: against no cap in the same world, a cap lowers the value earned per older
+    customer when there is no fatigue, and some cap raises it under the notebook's fatigue."""
+    p = parameters_of(_notebook("04"))
+    no_cap, tight = max(p["caps"]), min(p["caps"])
+    fatigued = max(p["fatigues"])
+    assert min(p["fatigues"]) == 0.0
+    runs = sweep(
+        {"n_customers": LESSON_N},
+        {"older_contact_cap": p["caps"], "older_fatigue": [0.0, fatigued]},
+        ["kmeans"],
+        seeds=p["seeds"],
+        progress=False,
+    )
+    runs["change"] = paired_difference(
+        runs, "value_older", over="older_contact_cap", reference=no_cap, within=["older_fatigue"]
+    )
+    mean = runs.groupby(["older_fatigue", "older_contact_cap"])["change"].mean()
+    assert mean[0.0, tight] < 0  # without fatigue the tight cap only removes profitable offers
+    best_cap = mean[fatigued].drop(no_cap).idxmax()
+    paired = runs[(runs["older_fatigue"] == fatigued) & (runs["older_contact_cap"] == best_cap)]["change"]
+    assert paired.mean() > 0.5  # with fatigue the best cap beats no cap on average over worlds,
+    assert (paired > 0).sum() > len(paired) / 2  # and in most of them
+
+
+def test_as_list_reads_papermill_text():
+    from kit.params import ParameterError
+    from kit.study.sweep import MSG_NOT_A_LIST, as_list
+
+    assert as_list("[0, 1]", "seeds", int) == [0, 1]
+    assert as_list("0, 1", "seeds", int) == [0, 1]
+    assert as_list([1, 2], "caps", float) == [1.0, 2.0]
+    with pytest.raises(ParameterError, match=re.escape("seeds[1]: expected int, got 'a'")):
+        as_list("[0, a]", "seeds", int)
+    with pytest.raises(ParameterError) as e:
+        as_list("", "seeds", int)
+    assert str(e.value) == "seeds: " + MSG_NOT_A_LIST.format(name="seeds", value="")
+
+
+def test_paired_difference_is_within_a_world():
     import pandas as pd
 
-    s = pd.DataFrame({"label": ["a", "a", "b", "b"], "x": [0.0, 1.0, 0.0, 1.0], "y": [1, 2, 3, 4]})
-    fig = plot_sweep(s, "x", "y")
-    assert fig is not None and len(fig.axes[0].lines) == 2
+    runs = pd.DataFrame(
+        {"label": ["a"] * 4, "seed": [0, 0, 1, 1], "cap": [1, 100, 1, 100], "v": [3.0, 1.0, 10.0, 11.0]}
+    )
+    assert paired_difference(runs, "v", over="cap", reference=100).tolist() == [2.0, 0.0, -1.0, 0.0]

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from kit.report.html import pivot_by_group
+from kit.report.groups import pivot_by_group
 from kit.report.summaries import efficiency, headline_findings, pareto_front, summarise
 
 

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from conftest import E2E_STUDY, run_cli
 
 from kit.cli import main
+from tests.conftest import E2E_STUDY, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -38,6 +38,9 @@ EXPECTED_METRICS = {
     "fatigue_violations",
     "undescribed_segments",
     "four_fifths_fail",
+    "purpose_violations",
+    "notice_reading_ease",
+    "notice_truthful",
     # off-policy estimates from the campaign log (kit.run.offpolicy), checked against the truth above
     *(f"value_{r}_ope{e}" for r in ("policy", "mass", "oracle") for e in ("", "_lo", "_hi")),
     *(f"value_policy_{m}{e}" for m in ("ips", "snips") for e in ("", "_lo", "_hi")),

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import run_cli, set_rows
 
 from kit.params import ParameterError
 from kit.run import run_experiment, validate_run
 from kit.run.truthless import TRUTH_METRICS, TRUTH_ONLY
 from kit.study import load_study
 from kit.vocabulary import TRUTH_COLUMNS
+from tests.conftest import run_cli, set_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = yaml.safe_load((ROOT / "studies" / "your_data.yaml").read_text())

@@ -409,7 +409,7 @@ def test_unknown_approach_and_parameter_named():
         validate_run({"approach": "dp_kmeans", "approach_params": {"eps": 1.0}})
     assert str(e.value) == (
         "parameters.approach_params.eps: unknown parameter of approach 'dp_kmeans'; "
-        "allowed: n_clusters, epsilon, n_iter, hist_share, feature_set"
+        "allowed: n_clusters, epsilon, n_iter, hist_share, clip, feature_set"
     )
 
 

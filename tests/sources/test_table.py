@@ -6,12 +6,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import set_rows
 
 from kit.params import ParameterError
 from kit.population import make_population
 from kit.sources import DATA_ATTR, DataSourceError, load_table, parse_data
 from kit.vocabulary import TRUTH_COLUMNS
+from tests.conftest import set_rows
 
 BLOCK = {
     "source": "customers.parquet",

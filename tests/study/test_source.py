@@ -4,7 +4,6 @@ that points into the file, never a traceback, and nothing is run."""
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from kit.study import StudyError, load_study
 from kit.study.source import (
@@ -15,6 +14,7 @@ from kit.study.source import (
     MSG_TOO_MANY,
 )
 from kit.study.spec import MSG_TOO_MANY_RUNS
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,92 @@
+"""The rendered pages of a real (two-run) study: what a reviewer reads, and that every link and image works.
+
+`make test` checks links and images here without a browser; `make browser-check` loads the same
+pages in headless Chromium.
+"""
+
+import re
+
+import pandas as pd
+
+from kit.report.links import check_page, check_pages
+from kit.report.run_page import metrics_section, section_of
+
+
+def test_every_link_and_image_of_every_page_works(study_run):
+    _, out, _ = study_run
+    pages = [out / "index.html", *sorted(out.glob("runs/*/report.html")), out.parent / "index.html"]
+    assert check_pages(pages) == []
+
+
+def test_study_report_numbers_read_well(study_run):
+    _, out, _ = study_run
+    page = (out / "index.html").read_text()
+    assert not re.search(r"\d\.\d+[–-]-", page)  # no '-0.206–-0.049' ranges
+    assert "FAIL (" not in page  # failures say in how many seeds, not a sum over seeds
+    for header in ("SPD gender", "AOD gender", "SPD older", "AOD older"):
+        assert header in page
+    for name in ("summary.csv", "group_gain.csv", "groups_offer_rate.csv", "group_gain.png"):
+        assert (out / "figures" / name).exists(), name
+        assert f"figures/{name}" in page
+    summary = pd.read_csv(out / "figures" / "summary.csv")
+    assert set(summary["label"]) == {"mass", "kmeans"}
+
+
+def test_run_page_names_study_approach_settings_and_seed(study_run):
+    _, out, _ = study_run
+    res = pd.read_csv(out / "results.csv")
+    row = res[res["approach"] == "kmeans"].iloc[0]
+    page = (out / "runs" / row["run_id"] / "report.html").read_text()
+    title = re.search(r"<title>(.*?)</title>", page).group(1)
+    assert "kmeans" in title and f"seed {row['seed']}" in title and "e2e" in title
+    assert 'href="../../index.html#runs"' in page
+    assert "n_clusters 6" in page  # the approach's settings
+    assert "It reads age and gender directly" in page  # true of kmeans (aware features)
+    assert "never on age or gender" not in page
+    assert ".work" not in page and "/tmp" not in page  # no temporary paths
+    assert not re.search(r">\d+\.0000<", page)  # counts are whole numbers
+    assert page.count("<td>reid_rate</td>") + page.count(">reid_rate<") <= 1  # each metric shown once
+    assert "Kernel is running over TCP" not in page
+
+
+def test_unaware_run_page_says_it_does_not_read_age(tmp_path):
+    from kit.report.run_page import fit_narrative
+    from kit.run import build_population, fit_segmenter, validate_run
+
+    for approach, expected in (
+        ("unaware", "never reads age or gender"),
+        ("minimised", "never reads age or gender"),
+        ("kmeans", "reads age and gender directly"),
+        ("mass", "no personal data"),
+        ("oracle", "truth"),
+    ):
+        params = validate_run({"approach": approach, "n_customers": 1000})
+        seg = fit_segmenter(params, build_population(params))
+        assert expected in fit_narrative(params, seg), approach
+
+
+def test_metric_sections_cover_every_metric_once():
+    metrics = {"gain_share": 0.5, "min_segment_size": 757, "di_older": 0.8, "consent_violations": 0, "new_x": 1.5}
+    shown = [
+        m
+        for s in ("gain", "privacy", "fairness", "checks", "rights", "other")
+        for m in metrics_section(metrics, s).index
+    ]
+    assert sorted(shown) == sorted(metrics)
+    assert metrics_section(metrics, "privacy").loc["min_segment_size", "value"] == "757"
+    assert section_of("new_x") == "other"
+
+
+def test_link_checker_finds_broken_links_images_and_anchors(tmp_path):
+    (tmp_path / "there.html").write_text("<p id='x'>x</p>")
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<a href='there.html#x'>ok</a><a href='#top' id='top'>ok</a><a href='https://example.org'>ext</a>"
+        "<a href='missing.html'>1</a><a href='there.html#nope'>2</a><img src='gone.png'>"
+        "<img src='data:image/png;base64,aGVsbG8='><a href='#nowhere'>3</a><a href='sub/'>4</a>"
+    )
+    (tmp_path / "sub").mkdir()
+    problems = check_page(page)
+    assert len(problems) == 6, problems
+    for bit in ("missing.html", "'nope'", "gone.png", "not a PNG", "'nowhere'", "without index.html"):
+        assert any(bit in p for p in problems), bit
