@@ -1,4 +1,4 @@
-"""Feature sets: which of the firm's columns an approach reads, as numeric tables, with declared bounds.
+"""Feature sets: which of the firm's columns an approach reads, as numeric tables, with declared bounds and spreads.
 
 Used by the segmenters (what they fit on), the privacy measurements (what an attacker compares
 with a release) and the proxy measurements (what behaviour reveals).

@@ -114,8 +114,47 @@ RUN_SPECS: dict[str, Spec] = {
     "min_obs": Spec(
         int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
     ),
+    "harm_cap": Spec(
+        float,
+        INF,
+        "largest estimated extra spending an offer may push onto an older or low-income customer (inf: no cap)",
+        low=0.0,
+        allow_inf=True,
+    ),
+    # Trust over time (kit.run.longrun): every response rule is an assumption, swept as a sensitivity analysis.
+    "horizon": Spec(int, 1, "campaign periods (quarters) simulated; 1: today's single campaign", low=1, high=40),
+    "discount": Spec(float, 0.98, "value of the next period's money relative to this one's", low=0.0, high=1.0),
+    "trust_sensitivity": Spec(
+        float,
+        0.1,
+        "trust lost per unit of strain (a contact above tolerance; intrusion_weight per bit)",
+        low=0.0,
+        high=1.0,
+    ),
+    "contact_tolerance": Spec(int, 4, "contacts in 90 days a customer accepts without losing trust", low=0, high=100),
+    "intrusion_weight": Spec(
+        float, 5.0, "strain of one bit of offer intrusion, in contacts above tolerance", low=0.0, high=100.0
+    ),
+    "trust_recovery": Spec(float, 0.1, "share of lost trust regained each period", low=0.0, high=1.0),
+    "notice_effect": Spec(
+        float,
+        0.0,
+        "trust change of a contacted customer whose notice of why is truthful (0: notices do not move trust)",
+        low=-1.0,
+        high=1.0,
+    ),
+    "base_churn": Spec(
+        float, 0.02, "share of customers who leave each period whatever the firm does", low=0.0, high=1.0
+    ),
+    "distrust_churn": Spec(float, 0.3, "extra churn per period of a customer with no trust left", low=0.0, high=1.0),
+    "distrust_optout": Spec(
+        float, 0.5, "consent withdrawal per period of a customer with no trust left", low=0.0, high=1.0
+    ),
     "purpose": Spec(
         str, "marketing", "what the data is used for: approaches read only columns declared for it", choices=PURPOSES
+    ),
+    "retention_days": Spec(
+        int, 0, "days of purchase data the firm keeps for profiling; 0: all of it", low=0, high=3650
     ),
     "purpose_limitation": Spec(
         bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"

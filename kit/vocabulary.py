@@ -15,6 +15,8 @@ AGE_BANDS: tuple[str, ...] = ("18-24", "25-34", "35-44", "45-54", "55-64", "65-7
 AGE_BAND_EDGES = (18, 25, 35, 45, 55, 65, 75, 200)
 GENDERS: tuple[str, ...] = ("female", "male")
 INCOME_BANDS: tuple[str, ...] = ("low", "lower-middle", "middle", "upper-middle", "high")
+# The lowest income bands: customers the harm measures and the harm cap protect (with older ones).
+LOW_INCOME_BANDS: tuple[str, ...] = INCOME_BANDS[:2]
 CHANNELS: tuple[str, ...] = ("email", "web", "store", "phone")
 CATEGORIES: tuple[str, ...] = ("grocery", "fashion", "electronics", "home")
 N_POSTCODE_AREAS = 24

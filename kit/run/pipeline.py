@@ -33,11 +33,14 @@ from ..measures import (
     segment_balance,
     truly_helps,
 )
+from ..measures.wellbeing import wellbeing_metrics
 from ..population import Population, make_population
+from ..population.history import retained_behaviour
 from ..segmenters import Segmenter, make_segmenter
 from ..sources import DataTable, load_table, parse_data
-from ..targeting import Policy, decide, estimate_segment_values
+from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, columns_outside_purpose
+from .longrun import simulate
 from .notices import notice_metrics, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
@@ -47,6 +50,7 @@ _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
 _BOOTSTRAP_KEY = 103
 _MIA_KEY = 104
+_RETENTION_KEY = 111
 
 
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
@@ -80,24 +84,37 @@ def build_population(params: RunParams) -> Population | DataTable:
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
+def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
+    """The customers at `rows` as approaches may read them: purchase data only within the run's
+    retention window (`retention_days`), and only the columns declared for its purpose."""
+    customers = population.customers
+    if params.retention_days:
+        rng = np.random.default_rng(stage_seed(params.seed, _RETENTION_KEY))
+        customers = retained_behaviour(customers, params.retention_days, rng)
+    return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
+
+
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return seg.fit(purpose_view(population.history, masked_columns(params.purpose, params.purpose_limitation)))
+    return seg.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
+
+
+def policy_of(params: RunParams) -> Policy:
+    """The shared targeting policy's settings of a run."""
+    return Policy(
+        budget=params.budget,
+        older_contact_cap=params.older_contact_cap,
+        min_obs=params.min_obs,
+        harm_cap=params.harm_cap,
+    )
 
 
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
-    policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
-    history, holdout = population.history, population.holdout
-    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
-    direct = seg.customer_values(holdout)
-    labels = seg.predict(purpose_view(holdout, masked_columns(params.purpose, params.purpose_limitation)))
-    values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
-    decisions = decide(seg, values, holdout, policy, rng)
-    decisions.insert(0, "segment", labels)
-    return seg_values, decisions
+    masked = masked_columns(params.purpose, params.purpose_limitation)
+    return target_customers(seg, population.history, population.holdout, policy_of(params), rng, masked)
 
 
 def reference_decisions(
@@ -127,17 +144,17 @@ def off_policy(params: RunParams, population, segs: dict[str, Segmenter], terms:
     """Off-policy estimates of the run's value (and each reference's) from the campaign log,
     cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ...
     `terms`, if given, receives the per-customer terms and the cross-fitted actions."""
-    policy = Policy(budget=params.budget, older_contact_cap=params.older_contact_cap, min_obs=params.min_obs)
+    policy = policy_of(params)
     names = {"policy": (params.approach, params.approach_params)}
 
-    masked = masked_columns(params.purpose, params.purpose_limitation)
+    def view(customers: pd.DataFrame) -> pd.DataFrame:  # as the run's approach reads them (firm_view)
+        return firm_view(params, population, population.customers.index.isin(customers.index))
 
     def refit(name: str, customers: pd.DataFrame) -> Segmenter:
         approach, ap = names.get(name, (name, {}))
-        seg = make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap)
-        return seg.fit(purpose_view(customers, masked))
+        return make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap).fit(view(customers))
 
-    got = crossfit_terms(segs, population.history, policy, params.seed, refit, view=lambda c: purpose_view(c, masked))
+    got = crossfit_terms(segs, population.history, policy, params.seed, refit, view=view)
     if terms is not None:
         terms.update(got)
     return offpolicy_metrics(got, params.seed)
@@ -208,6 +225,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             }
         )
     metrics.update(fair)
+    metrics.update(wellbeing_metrics(holdout, labels, actions["policy"]))
     metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
     metrics.update(
         ethics_checks(
@@ -220,8 +238,13 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             fair,
         )
     )
+    longrun_metrics, longrun_tables = simulate(
+        params, population, seg, decisions, policy_of(params), masked_columns(params.purpose, params.purpose_limitation)
+    )
+    metrics.update(longrun_metrics)
     metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))
     tables = {
+        **longrun_tables,
         "by_age_band_gender": group_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "by_older": group_table(holdout, decisions, ["older"], min_cell=MIN_CELL),
         "gain_by_group": gain_table,

@@ -6,18 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..features import group_mask
+from ..features import group_mask, purpose_view
 from ..segmenters import Segmenter
 from .parity import parity_counts, parity_decisions, parity_ratio
-from .policy import POLICY_COLUMNS, Policy, assign_actions, estimate_segment_values
+from .policy import POLICY_COLUMNS, Policy, assign_actions, cap_harm, estimate_segment_values, vulnerable
 
 
 def decide(
     seg: Segmenter, values: np.ndarray, customers: pd.DataFrame, policy: Policy, rng: np.random.Generator
 ) -> pd.DataFrame:
     """The decisions for `customers` given each one's estimated values per action: the budget policy,
-    then, for an approach whose ``targeting`` is "parity", the parity post-processing."""
-    decisions = assign_actions(values, customers, policy, rng)
+    then, for an approach whose ``targeting`` is "parity", the parity post-processing. A finite
+    ``policy.harm_cap`` first removes the actions it forbids (`cap_harm`); customers who wanted a
+    contact that only the cap forbade are marked blocked 'harm_cap'."""
+    capped = cap_harm(values, customers, policy.harm_cap)
+    decisions = assign_actions(capped, customers, policy, rng)
     if seg.targeting == "parity":
         decisions = parity_decisions(
             values,
@@ -28,16 +31,44 @@ def decide(
             rng,
             before=decisions,
         )
+    if capped is not values:
+        uncapped_wanted = values[:, 1:].max(axis=1) > values[:, 0]
+        capped_wanted = capped[:, 1:].max(axis=1) > capped[:, 0]
+        by_cap = uncapped_wanted & ~capped_wanted & (decisions["blocked"].to_numpy() == "")
+        decisions.loc[by_cap, "blocked"] = "harm_cap"
     return decisions
+
+
+def target_customers(
+    seg: Segmenter,
+    history: pd.DataFrame,
+    customers: pd.DataFrame,
+    policy: Policy,
+    rng: np.random.Generator,
+    masked: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Estimate segment values on the campaign customers `history` (the ones `seg` was fitted on),
+    then decide for `customers`: (segment values, decisions with each customer's `segment`). The
+    approach reads `customers` with the `masked` columns hidden (`kit.features.purpose_view`)."""
+    seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
+    direct = seg.customer_values(customers)
+    labels = seg.predict(purpose_view(customers, masked))
+    values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
+    decisions = decide(seg, values, customers, policy, rng)
+    decisions.insert(0, "segment", labels)
+    return seg_values, decisions
 
 
 __all__ = [
     "POLICY_COLUMNS",
     "Policy",
     "assign_actions",
+    "cap_harm",
     "decide",
     "estimate_segment_values",
     "parity_counts",
     "parity_decisions",
     "parity_ratio",
+    "target_customers",
+    "vulnerable",
 ]

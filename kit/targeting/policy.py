@@ -10,18 +10,24 @@
    customers without marketing consent and older customers at the contact cap. Ties are broken by
    a seeded random key, so equal segments share the budget without order effects.
 
+With a finite ``harm_cap`` (`cap_harm`), a vulnerable customer (older, or in the lowest income
+bands) is never offered an action whose *estimated* extra spending over no contact (booked revenue
+under the action minus under none, from the campaign) exceeds the cap; the best remaining action,
+if any, is offered instead. The firm cannot see the truth, so the cap works on its own estimates.
+
 An approach whose ``targeting`` is "parity" (fair_targeting) gets these decisions post-processed
 for offer-rate parity between two groups within the same budget (`kit.targeting.parity`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import ACTION_COST, ACTIONS
+from ..vocabulary import ACTION_COST, ACTIONS, LOW_INCOME_BANDS
 
 # Columns the policy reads about every customer before contacting them: marketing consent, and
 # age and recent contacts for the older customers' contact cap (what notices must say was checked).
@@ -35,6 +41,27 @@ class Policy:
     budget: float = 0.5  # share of customers that may be contacted
     older_contact_cap: int = 3  # older customers with this many recent contacts get no more
     min_obs: int = 30  # campaign observations per segment and action, else the mass estimate
+    harm_cap: float = math.inf  # largest estimated extra spending an offer may push onto a vulnerable customer
+
+
+def vulnerable(customers: pd.DataFrame) -> np.ndarray:
+    """Customers the harm cap protects: older (65+) or in the lowest income bands (firm columns)."""
+    low = customers["income_band"].astype(str).isin(LOW_INCOME_BANDS).to_numpy()
+    return customers["older"].to_numpy(dtype=bool) | low
+
+
+def cap_harm(values: np.ndarray, customers: pd.DataFrame, harm_cap: float) -> np.ndarray:
+    """Estimated values with the harm cap applied: for vulnerable customers, every contact action
+    whose estimated extra spending (estimated net value + contact cost - value of no contact)
+    exceeds `harm_cap` gets value -inf, so the policy never picks it. An infinite cap returns
+    `values` itself (the policy without a cap, bit for bit)."""
+    if math.isinf(harm_cap):
+        return values
+    cost = np.array([ACTION_COST[a] for a in ACTIONS])
+    extra = values[:, 1:] + cost[1:] - values[:, :1]
+    out = np.array(values, dtype=float, copy=True)
+    out[:, 1:][vulnerable(customers)[:, None] & (extra > harm_cap)] = -math.inf
+    return out
 
 
 def estimate_segment_values(

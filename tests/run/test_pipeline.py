@@ -38,6 +38,14 @@ EXPECTED_METRICS = {
     "fatigue_violations",
     "undescribed_segments",
     "four_fifths_fail",
+    "intrusiveness",
+    "harm_low_income",
+    "harm_older",
+    "value_longrun",
+    "churn_rate",
+    "optout_rate",
+    "trust_end",
+    *(f"{m}_{g}" for m in ("value_longrun", "churn_rate", "optout_rate") for g in ("older", "low_income")),
     "purpose_violations",
     "notice_reading_ease",
     "notice_truthful",
@@ -167,3 +175,14 @@ def _balance(segment: pd.Series, group: pd.Series) -> float:
     """Chierichetti et al.'s balance, written out with pandas (independent of the kit's)."""
     ct = pd.crosstab(segment, group)
     return float(min(min(r[True] / r[False], r[False] / r[True]) if r.min() > 0 else 0.0 for _, r in ct.iterrows()))
+
+
+def test_harm_cap_lowers_harm_and_default_is_no_cap(kmeans_run):
+    m = kmeans_run.metrics
+    assert validate_run({"approach": "kmeans"}).harm_cap == math.inf
+    assert m["intrusiveness"] > 0 and m["harm_older"] > 0 and m["harm_low_income"] > 0
+    capped = run_experiment(validate_run({"approach": "kmeans", "n_customers": 4000, "seed": 11, "harm_cap": 0.0}))
+    # The cap works on estimates; with cap 0 no vulnerable customer gets an action estimated to raise spending.
+    assert capped.metrics["harm_older"] < 0.5 * m["harm_older"]
+    assert capped.metrics["harm_low_income"] < 0.5 * m["harm_low_income"]
+    assert (capped.decisions["blocked"] == "harm_cap").any()

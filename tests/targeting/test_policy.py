@@ -1,8 +1,11 @@
+import math
+
 import numpy as np
 import pandas as pd
 
-from kit.targeting import Policy, assign_actions, estimate_segment_values
-from kit.vocabulary import ACTIONS
+from kit.segmenters import KMeansSegmenter
+from kit.targeting import Policy, assign_actions, cap_harm, decide, estimate_segment_values, vulnerable
+from kit.vocabulary import ACTIONS, INCOME_BANDS
 
 
 def _history():
@@ -76,3 +79,32 @@ def test_mass_segments_get_the_mass_estimate():
     assert est.loc[0, list(ACTIONS)].tolist() == [0.0, 8.0, 1.0, 0.5]  # enough data, its own estimate
     assert est.loc[1, list(ACTIONS)].tolist() == [0.5, 3.0, 3.0, 0.0]  # the pooled (mass) estimate
     assert est["fallback"].tolist() == [False, True]
+
+
+def _vulnerable_customers():
+    # 0: older; 1: low income; 2: neither; 3: lower-middle income.
+    return pd.DataFrame(
+        {
+            "older": [True, False, False, False],
+            "income_band": pd.Categorical(["high", "low", "middle", "lower-middle"], categories=list(INCOME_BANDS)),
+            "contacts_90d": [0, 0, 0, 0],
+            "marketing_consent": [True] * 4,
+        }
+    )
+
+
+def test_cap_harm_hand_computed():
+    cust = _vulnerable_customers()
+    assert vulnerable(cust).tolist() == [True, True, False, True]
+    # none 1; discount net 8 (extra spending 8 + 2 - 1 = 9); loyalty net 3 (3 + 1 - 1 = 3); new_product net 1 (1.5)
+    values = np.tile([1.0, 8.0, 3.0, 1.0], (4, 1))
+    capped = cap_harm(values, cust, 5.0)
+    assert capped[2].tolist() == [1.0, 8.0, 3.0, 1.0]  # not vulnerable: untouched
+    for i in (0, 1, 3):
+        assert capped[i].tolist() == [1.0, -math.inf, 3.0, 1.0]
+    assert cap_harm(values, cust, math.inf) is values  # no cap: the very same values
+    d = decide(KMeansSegmenter(), values, cust, Policy(budget=1.0, harm_cap=5.0), np.random.default_rng(0))
+    assert d["action"].astype(str).tolist() == ["loyalty", "loyalty", "discount", "loyalty"]
+    d = decide(KMeansSegmenter(), values, cust, Policy(budget=1.0, harm_cap=1.0), np.random.default_rng(0))
+    assert d["action"].astype(str).tolist() == ["none", "none", "discount", "none"]
+    assert d["blocked"].tolist() == ["harm_cap", "harm_cap", "", "harm_cap"]
