@@ -21,7 +21,7 @@ $(UV):
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(STAMP): $(UV) uv.lock pyproject.toml
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --compile-bytecode
 	@touch $(STAMP)
 
 study: setup
@@ -38,7 +38,7 @@ lint: setup
 # Headless (prints the address with its token; open it in a browser), on PORT (default 8888);
 # as root it needs --allow-root, which it gets only when run as root.
 lab: setup
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --inexact --group lab
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --quiet --compile-bytecode --inexact --group lab
 	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root,)
 

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["bench_population.py", "bench_segmenters.py", "bench_measures.py", "bench_papermill.py", "bench_study.py"]
+ORDER = [
+    "bench_population.py",
+    "bench_segmenters.py",
+    "bench_measures.py",
+    "bench_papermill.py",
+    "bench_study.py",
+    "bench_scale.py",
+]
 
 
 def machine() -> str:

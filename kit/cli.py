@@ -1,6 +1,12 @@
 """`crmkit`: the command line.
 
+    crmkit --version                                the kit's version
+    crmkit init DIR                                 a new project: the bundled studies and notebooks
     crmkit run STUDY.yaml [--out DIR] [--jobs N]   run a study and render its report
+    crmkit run STUDY.yaml --scheduler ADDRESS|local the same, each run a task on a Dask cluster
+    crmkit run STUDY.yaml --dry-run                 list the runs, what is done, a time estimate; run nothing
+    crmkit schema [--out FILE]                      the JSON Schema of study files (for editors)
+    crmkit clean DIR [--yes]                        remove run folders no longer in the study
     crmkit report DIR [--study STUDY.yaml]          re-render a study's report from its saved results
     crmkit verify DIR [--sample K]                  re-execute runs and compare every metric exactly
     crmkit approaches                               list approaches and their parameters
@@ -33,19 +39,34 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_run(args) -> int:
+    from .cli_tools import resolve_study_path
     from .execution.runner import run_study
     from .records import OK
     from .report.html import render_study_report
     from .study import StudyError, load_study
 
     try:
-        study = load_study(args.study, max_runs=args.max_runs)
+        study = load_study(resolve_study_path(args.study), max_runs=args.max_runs)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("reports") / study.name
     jobs = args.jobs or os.cpu_count() or 1
-    results = run_study(study, out, jobs=jobs)
+    if args.dry_run:
+        from .cli_tools import cmd_dry_run
+
+        return cmd_dry_run(study, out, jobs)
+    if args.scheduler is not None:
+        from .execution.dask import SchedulerError, check_scheduler
+
+        try:
+            check_scheduler(args.scheduler)
+            results = run_study(study, out, jobs=jobs, scheduler=args.scheduler)
+        except SchedulerError as e:
+            print(f"crmkit run: {e}", file=sys.stderr)
+            return 2
+    else:
+        results = run_study(study, out, jobs=jobs)
     index = render_study_report(study, results, out)
     n_failed = int((results["status"] != OK).sum())
     if n_failed:
@@ -54,12 +75,24 @@ def cmd_run(args) -> int:
     return 1 if n_failed else 0
 
 
-def _study_of(out: Path, study_path: str | None):
-    """The study behind a results folder: the given file, or the copy saved at run time."""
+def study_of(out: Path, study_path: str | None = None, require_notebook: bool = True):
+    """The study of a results folder: the given file, or the copy saved there at run time, whose
+    relative paths are read from the folder of the file it was copied from (when that still exists)."""
+    import json
+
+    from .execution.runner import STUDY_SOURCE
     from .study import load_study
 
-    path = Path(study_path) if study_path else out / "study.yaml"
-    return load_study(path, max_runs=None)  # the cap guards starting a study, not reading one back
+    if study_path:
+        return load_study(study_path, max_runs=None, require_notebook=require_notebook)
+    root = None
+    try:
+        origin = Path(json.loads((out / STUDY_SOURCE).read_text())["path"]).parent
+        root = origin if origin.is_dir() else None
+    except (OSError, ValueError, KeyError):
+        pass
+    # The cap guards starting a study, not reading one back.
+    return load_study(out / "study.yaml", project_root=root, max_runs=None, require_notebook=require_notebook)
 
 
 def cmd_report(args) -> int:
@@ -69,7 +102,7 @@ def cmd_report(args) -> int:
 
     out = Path(args.dir)
     try:
-        study = _study_of(out, args.study)
+        study = study_of(out, args.study, require_notebook=False)  # a report needs no notebook
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -86,7 +119,7 @@ def cmd_verify(args) -> int:
 
     out = Path(args.dir)
     try:
-        study = _study_of(out, args.study)
+        study = study_of(out, args.study)
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -216,8 +249,15 @@ def cmd_validate_population(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import cli_tools
+
     p = argparse.ArgumentParser(prog="crmkit", description="Ethical customer segmentation research kit.")
+    p.add_argument("--version", action="version", version=cli_tools.version_text())
     sub = p.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="a new project folder with the bundled studies and notebooks")
+    init.add_argument("dir", help="the new project's folder (new or empty)")
+    init.set_defaults(func=cli_tools.cmd_init)
 
     from .params import MAX_RUNS_PER_STUDY  # light: params imports nothing of the kit
 
@@ -226,12 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output folder (default: reports/<study name>)")
     r.add_argument("--jobs", type=_positive_int, default=None, help="parallel runs (default: number of cores)")
     r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run each run as a task on the Dask cluster of this scheduler (e.g. tcp://host:8786), or 'local' "
+        "for a LocalCluster of --jobs workers (default: this machine's process pool)",
+    )
+    r.add_argument(
         "--max-runs",
         type=_positive_int,
         default=MAX_RUNS_PER_STUDY,
         help=f"refuse a study whose grid expands to more runs than this (default {MAX_RUNS_PER_STUDY:,})",
     )
+    r.add_argument(
+        "--dry-run", action="store_true", help="list the runs, which are done and a time estimate; run nothing"
+    )
     r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of study files (editors complete and check with it)")
+    sc.add_argument("--out", help="write it to this file instead")
+    sc.set_defaults(func=cli_tools.cmd_schema)
+
+    cl = sub.add_parser("clean", help="remove run folders that are no run of the study (dropped from its grid)")
+    cl.add_argument("dir", help="the study's output folder")
+    cl.add_argument("--study", help="the study file (default: DIR/study.yaml)")
+    cl.add_argument("--yes", action="store_true", help="remove them (without it: only list them)")
+    cl.set_defaults(func=cli_tools.cmd_clean)
 
     rep = sub.add_parser("report", help="re-render a study's report from its saved results")
     rep.add_argument("dir", help="the study's output folder")
@@ -276,7 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `crmkit ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

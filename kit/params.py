@@ -37,6 +37,11 @@ class ParameterError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def _bound(v: float) -> str:
+    """A range bound as written: 4294967295, not 4.29497e+09; 0.5 as 0.5."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 @dataclass(frozen=True)
 class Spec:
     """One parameter: its type, default, allowed range or choices, and a one-line meaning."""
@@ -57,8 +62,8 @@ class Spec:
         tname = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.type]
         if self.low is None and self.high is None:
             return tname
-        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
-        hi = "" if self.high is None else f"<= {self.high:g}"
+        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {_bound(self.low)}"
+        hi = "" if self.high is None else f"<= {_bound(self.high)}"
         rng = " and ".join(x for x in (lo, hi) if x)
         if self.allow_inf:
             rng += " (or inf)"

@@ -18,8 +18,7 @@ def small_pop():
 
 E2E_STUDY = """
 name: e2e
-description: two runs through papermill
-notebook: notebooks/experiment.ipynb
+description: two runs through papermill, on the kit's own notebook (the study names none)
 base: {n_customers: 3000}
 grid:
   approach: [mass, kmeans]
@@ -28,7 +27,7 @@ seeds: [4]
 
 
 def run_cli(args, cwd=ROOT):
-    """`crmkit ARGS` in-process, from the project root (study files name notebooks relative to it)."""
+    """`crmkit ARGS` in-process, from `cwd` (the project root unless given)."""
     old = os.getcwd()
     os.chdir(cwd)
     try:

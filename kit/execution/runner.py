@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -35,6 +37,7 @@ from ..study import RunSpec, Study
 from .manifests import _now, git_revision, is_done
 
 KERNEL_START_RETRIES = 3
+STUDY_SOURCE = "study-source.json"  # the path of the study file a folder's study.yaml was copied from
 
 
 def _is_kernel_start_failure(exc: BaseException) -> bool:
@@ -115,7 +118,10 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
     t0 = time.perf_counter()
     error = None
     attempts = 0
-    parameters = {**spec.params, "output_dir": str(work)}
+    # Figures are off in study runs: the study report draws its own from results.csv, and drawing
+    # three per run cost more than most runs' science. A notebook run by hand draws them.
+    parameters = {**spec.params, "output_dir": str(work), "figures": False}
+    stats: dict = {}
     while True:
         attempts += 1
         try:
@@ -128,6 +134,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
                     progress_bar=False,
                     log_output=False,
                     cwd=str(work),
+                    stats=stats,
                 )
             error = None
             break
@@ -147,6 +154,7 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
     if error is None:
         rec = json.loads((work / "metrics.json").read_text())
         manifest["population_fingerprint"] = rec.get("population_fingerprint")
+    manifest.update(_run_costs(work, stats))
     manifest.update(
         finished=_now(),
         seconds=round(time.perf_counter() - t0, 2),
@@ -168,14 +176,32 @@ def execute_run(spec: RunSpec, notebook: str, runs_dir: str, git: dict, study_na
     }
 
 
-class Progress:
-    """A progress bar with time left on a terminal; plain log lines otherwise."""
+def _run_costs(work: Path, stats: dict) -> dict:
+    """What the run cost: its kernel's peak resident memory and CPU seconds (None when warm kernels are
+    off), and the wall seconds the kit's stages took in it (timings.json, written by
+    `kit.run.save_run`; absent if the run failed before saving)."""
+    costs: dict = {"peak_rss_mib": stats.get("peak_rss_mib"), "kernel_cpu_seconds": stats.get("kernel_cpu_seconds")}
+    try:
+        costs.update(json.loads((work / "timings.json").read_text()))
+    except (OSError, ValueError):
+        costs["science_seconds"] = None
+    return costs
 
-    def __init__(self, total: int, stream=None):
+
+class Progress:
+    """A progress bar with time left on a terminal; plain log lines otherwise.
+
+    Time left is the median seconds of the runs finished so far times the rounds still to go
+    (remaining runs / jobs): honest from the first run on, where elapsed / done * remaining counted
+    the kernels' start-up of the first runs against every later run.
+    """
+
+    def __init__(self, total: int, stream=None, jobs: int = 1):
         self.total = total
         self.done = 0
+        self.jobs = max(1, jobs)
+        self.seconds: list[float] = []
         self.stream = stream or sys.stderr
-        self.t0 = time.perf_counter()
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = None
         if self.tty and total:
@@ -183,10 +209,16 @@ class Progress:
 
             self.bar = tqdm(total=total, unit="run", file=self.stream, dynamic_ncols=True)
 
+    def left(self) -> float:
+        """Seconds still to go: median run time x rounds of `jobs` runs left."""
+        if not self.seconds:
+            return math.nan
+        return statistics.median(self.seconds) * -(-(self.total - self.done) // self.jobs)
+
     def update(self, rec: dict) -> None:
         self.done += 1
-        elapsed = time.perf_counter() - self.t0
-        left = elapsed / self.done * (self.total - self.done)
+        if rec["status"] == OK:
+            self.seconds.append(float(rec["seconds"]))
         msg = f"{rec['label']} seed={rec['seed']}: {rec['status']} ({rec['seconds']:.1f} s)"
         if rec["status"] != OK:
             msg += f" - {str(rec['error']).splitlines()[0][:200]}"
@@ -196,32 +228,48 @@ class Progress:
             if rec["status"] != OK:
                 self.bar.write(f"FAILED {msg}")
         else:
-            print(f"[{self.done}/{self.total}] {msg}; about {left:.0f} s left", file=self.stream, flush=True)
+            left = self.left()
+            when = "" if math.isnan(left) else f"; about {left:.0f} s left"
+            print(f"[{self.done}/{self.total}] {msg}{when}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_study(study: Study, out_dir: str | Path, jobs: int = 1, stream=None) -> pd.DataFrame:
-    """Execute every run not already done, then collect results.csv. Returns the results table."""
+def run_study(
+    study: Study, out_dir: str | Path, jobs: int = 1, stream=None, scheduler: str | None = None
+) -> pd.DataFrame:
+    """Execute every run not already done, then collect results.csv. Returns the results table.
+
+    `scheduler`: None runs on this machine's process pool of `jobs` workers; a Dask scheduler's
+    address, or "local" for a LocalCluster of `jobs` workers, runs each run as a task there
+    (`kit.execution.dask`).
+    """
     out = Path(out_dir).resolve()  # runs execute with their own folder as cwd
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     if study.source is not None:  # the study as run, for `crmkit report` and `crmkit verify`
         write_atomic(out / "study.yaml", Path(study.source).read_bytes())
+        # Where it came from: the copy's relative paths (the notebook) are relative to the original.
+        write_atomic(out / STUDY_SOURCE, json.dumps({"path": str(Path(study.source).resolve())}).encode())
     stream = stream or sys.stderr
     todo = [r for r in study.runs if not is_done(runs_dir / r.run_id)]
     skipped = len(study.runs) - len(todo)
+    where = f"with {jobs} job(s)" if scheduler is None else "on a Dask cluster"
     print(
-        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run with {jobs} job(s)",
+        f"study {study.name}: {len(study.runs)} runs, {skipped} already done, {len(todo)} to run {where}",
         file=stream,
         flush=True,
     )
     git = git_revision(Path(study.notebook).parent)
-    progress = Progress(len(todo), stream)
+    progress = Progress(len(todo), stream, jobs)
     try:
-        if jobs <= 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from .dask import run_on_cluster
+
+            run_on_cluster(todo, study.notebook, runs_dir, git, scheduler, jobs, progress.update, stream, study.name)
+        elif jobs <= 1 or len(todo) <= 1:
             for spec in todo:
                 progress.update(execute_run(spec, str(study.notebook), str(runs_dir), git, study.name))
         else:

@@ -11,7 +11,9 @@ The protocol is JSON messages over a Unix SOCK_SEQPACKET socket inherited from t
 - zygote -> parent, once: ``{"ready": true, "pid": ..., "seconds": ...}`` or ``{"error": traceback}``;
 - ``{"op": "fork", "argv": [...], "cwd": ..., "env": {...}}`` with the parent's stdout and stderr
   file descriptors attached -> ``{"pid": ...}``;
-- ``{"op": "status", "pid": ...}`` -> ``{"returncode": None | int}`` (None while it runs);
+- ``{"op": "status", "pid": ...}`` -> ``{"returncode": None | int}`` (None while it runs; then the
+  exit code, with ``maxrss_kib`` and ``cpu_seconds``: the kernel's peak resident memory and CPU time
+  from wait4);
 - ``{"op": "signal", "pid": ..., "signum": ...}`` -> ``{"sent": bool}``.
 
 The zygote exits, killing any kernel still running, when the parent closes the socket or dies.
@@ -140,6 +142,9 @@ def preload() -> tuple[float, dict[str, str | None]]:
             importlib.import_module(name)
     if "matplotlib_inline.backend_inline" in sys.modules:
         raise RuntimeError("matplotlib_inline.backend_inline was imported in the zygote")
+    from kit.records import versions
+
+    versions()  # read once here (~45 ms), not in every kernel's save_run
     after = dict(os.environ)
     changes: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
     changes.update({k: None for k in before if k not in after})
@@ -150,18 +155,24 @@ def _send(sock: socket.socket, msg: dict) -> None:
     sock.sendall(json.dumps(msg).encode())
 
 
-def _reap(children: dict[int, int | None], only: int | None = None) -> None:
-    """Collect the exit status of finished kernels (so they do not linger as zombies)."""
+def _reap(children: dict[int, int | None], only: int | None = None, usage: dict[int, dict] | None = None) -> None:
+    """Collect the exit status of finished kernels (so they do not linger as zombies), and what they
+    used (`usage`: peak resident memory in KiB and CPU seconds, from wait4: the kernel's own)."""
     for pid in [only] if only is not None else list(children):
         if children.get(pid, 0) is not None:
             continue
         try:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, rusage = os.wait4(pid, os.WNOHANG)
         except ChildProcessError:
             children[pid] = -signal.SIGKILL  # already reaped elsewhere: status unknown
             continue
         if done:
             children[pid] = os.waitstatus_to_exitcode(status)
+            if usage is not None:
+                usage[pid] = {
+                    "maxrss_kib": rusage.ru_maxrss,
+                    "cpu_seconds": round(rusage.ru_utime + rusage.ru_stime, 3),
+                }
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -204,12 +215,13 @@ def serve(fd: int) -> dict | None:
     gc.collect()  # leave the imports' garbage behind before freezing what remains
     _send(sock, {"ready": True, "pid": os.getpid(), "seconds": round(seconds, 3)})
     children: dict[int, int | None] = {}
+    usage: dict[int, dict] = {}
     while True:
         readable, _, _ = select.select([sock], [], [], 1.0)
         if os.getppid() != parent:  # the parent died without closing the socket's other copies
             break
         if not readable:
-            _reap(children)
+            _reap(children, usage=usage)
             continue
         data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 4)
         if not data:  # the parent closed its end, or exited
@@ -240,18 +252,25 @@ def serve(fd: int) -> dict | None:
                 _send(sock, {"pid": pid})
         elif op == "status":
             pid = int(req["pid"])
-            _reap(children, only=pid)
-            _send(sock, {"returncode": children.get(pid, -signal.SIGKILL), "known": pid in children})
+            _reap(children, only=pid, usage=usage)
+            _send(
+                sock,
+                {
+                    "returncode": children.get(pid, -signal.SIGKILL),
+                    "known": pid in children,
+                    **usage.get(pid, {}),
+                },
+            )
         elif op == "signal":
             pid = int(req["pid"])
-            _reap(children, only=pid)
+            _reap(children, only=pid, usage=usage)
             sent = pid in children and children[pid] is None  # unreaped: the pid cannot be reused yet
             if sent:
                 _signal(pid, int(req["signum"]))
             _send(sock, {"sent": sent})
         else:
             _send(sock, {"error": f"unknown op {op!r}"})
-        _reap(children)
+        _reap(children, usage=usage)
     _kill_all(children)
     raise SystemExit(0)
 

@@ -14,6 +14,7 @@ segmenters only ever receive the firm's columns.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -47,12 +48,20 @@ class Population:
     @property
     def history(self) -> pd.DataFrame:
         """Customers of the historical randomised campaign: the only response data approaches see."""
-        return self.customers[self.customers["in_campaign"].to_numpy()]
+        return self._split[0].copy(deep=False)
 
     @property
     def holdout(self) -> pd.DataFrame:
         """Customers outside the campaign: every measurement is computed on them."""
-        return self.customers[~self.customers["in_campaign"].to_numpy()]
+        return self._split[1].copy(deep=False)
+
+    @functools.cached_property
+    def _split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The campaign and held-out customers, selected once: a run reads them a dozen times, and at
+        10 million customers each selection copied 0.8 GB. `history` and `holdout` hand out shallow
+        copies, so under pandas' copy-on-write a caller's changes stay its own."""
+        mask = self.customers["in_campaign"].to_numpy()
+        return self.customers[mask], self.customers[~mask]
 
     def fingerprint(self) -> str:
         """sha256 of the table's content, so a result can name exactly the data it came from."""

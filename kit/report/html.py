@@ -352,6 +352,11 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         for (_, r), run in zip(results.iterrows(), runs)
         if r["status"] != OK
     ]
+    wanted = set(results["run_id"])
+    runs_dir = out / "runs"
+    stale = (
+        sorted(d.name for d in runs_dir.iterdir() if d.is_dir() and d.name not in wanted) if runs_dir.is_dir() else []
+    )
     gits = {(m.get("git") or {}).get("revision") or "unknown" for m in manifests if m}
     dirty = any((m.get("git") or {}).get("dirty") for m in manifests)
     population = [
@@ -385,6 +390,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         checks_table=Markup(_checks_html(summary) if not summary.empty else ""),
         failures=failures,
         runs=runs,
+        stale=stale,
+        out_name=out.name,
         kit_version=__version__,
         git=", ".join(sorted(gits)) + (" (with uncommitted changes)" if dirty else ""),
         fingerprints=Markup(_fingerprints_html(results)),

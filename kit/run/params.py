@@ -70,9 +70,10 @@ def validate_run(params: dict, where: str = "parameters") -> RunParams:
     return RunParams(approach=approach, approach_params=checked_ap, values=values)
 
 
-# Names the experiment notebook declares in its parameters cell (output_dir is bookkeeping).
+# Names the experiment notebook declares in its parameters cell (output_dir is bookkeeping, figures
+# presentation: `crmkit run` turns them off).
 PARAMETER_NAMES: tuple[str, ...] = ("approach", "approach_params", *RUN_SPECS)
-NOTEBOOK_NAMES: tuple[str, ...] = (*PARAMETER_NAMES, "output_dir")
+NOTEBOOK_NAMES: tuple[str, ...] = (*PARAMETER_NAMES, "output_dir", "figures")
 MSG_UNKNOWN_NOTEBOOK_PARAMETER = "unknown parameter; allowed: {allowed}"
 MSG_APPROACH_PARAMETER_HINT = " ({name} is a parameter of {approaches}: pass it inside approach_params)"
 
@@ -113,4 +114,6 @@ def validate_notebook(namespace: dict, where: str = "parameters") -> RunParams:
     output_dir = namespace.get("output_dir", "")
     if not isinstance(output_dir, str):
         raise ParameterError(f"{where}.output_dir", f"expected a folder path (text), got {type(output_dir).__name__}")
+    if not isinstance(namespace.get("figures", True), bool):
+        raise ParameterError(f"{where}.figures", f"expected true or false, got {namespace['figures']!r}")
     return validate_run({name: namespace[name] for name in PARAMETER_NAMES if name in namespace}, where=where)

@@ -44,6 +44,7 @@ from .longrun import simulate
 from .notices import notice_metrics, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
+from .timing import timed_stage
 from .truthless import measure_without_truth
 
 _SEGMENTER_KEY = 101
@@ -76,6 +77,7 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
+@timed_stage("population")
 def build_population(params: RunParams) -> Population | DataTable:
     """Generate the run's population from its knobs and seed; or, for a study on a customer table
     (the ``data`` parameter), read, check and encode that table (`kit.sources`)."""
@@ -94,6 +96,7 @@ def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd
     return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
 
 
+@timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
@@ -110,6 +113,7 @@ def policy_of(params: RunParams) -> Policy:
     )
 
 
+@timed_stage("target")
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign, then choose actions for the held-out customers."""
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
@@ -160,6 +164,7 @@ def off_policy(params: RunParams, population, segs: dict[str, Segmenter], terms:
     return offpolicy_metrics(got, params.seed)
 
 
+@timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""

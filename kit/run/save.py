@@ -12,6 +12,7 @@ from ..measures import truly_helps
 from ..records import jsonable, versions, write_atomic
 from ..sources import DataTable
 from .pipeline import RunResult
+from .timing import run_timings
 from .truthless import TRUTH_ONLY
 
 
@@ -19,8 +20,11 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     """Write metrics.json (metrics, parameters, versions, fingerprint) and decisions.parquet.
 
     decisions.parquet holds the held-out decisions so anyone can recompute the fairness numbers;
-    reports never show it.
+    reports never show it. timings.json holds the seconds the run spent in each stage (`kit.run.timing`);
+    it is kept apart so that metrics.json stays identical, byte for byte, across reruns. Files are
+    written atomically but not fsynced one by one (see `write_atomic`).
     """
+    timings = run_timings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     holdout = result.population.holdout
@@ -41,7 +45,7 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     )
     buf = io.BytesIO()
     dec.to_parquet(buf, index=False)
-    write_atomic(out / "decisions.parquet", buf.getvalue())
+    write_atomic(out / "decisions.parquet", buf.getvalue(), sync=False)
     record = {
         "metrics": jsonable(result.metrics),
         "params": jsonable(result.params.as_dict()),
@@ -58,6 +62,7 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         }
         record["absent_metrics"] = dict(TRUTH_ONLY)
     for name, table in result.tables.items():  # aggregates only; the study report reads these
-        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode())
-    write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode())
+        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode(), sync=False)
+    write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode(), sync=False)
+    write_atomic(out / "timings.json", json.dumps(timings, indent=2, sort_keys=True).encode(), sync=False)
     return out / "metrics.json"

@@ -4,7 +4,7 @@ A study file::
 
     name: default                      # results go to reports/<name>/
     description: what is compared      # shown in the report
-    notebook: notebooks/experiment.ipynb
+    notebook: ../notebooks/experiment.ipynb   # relative to this file (default: the kit's own)
     base: {n_customers: 20000}         # run parameters shared by every run
     grid:                              # cartesian product of these lists
       approach: [mass, oracle, {kmeans: {n_clusters: [4, 8]}}]
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..bundled import EXPERIMENT_NOTEBOOK, bundled
 from ..params import MAX_RUNS_PER_STUDY, RUN_SPECS, ParameterError
 from ..run import validate_run
 from ..segmenters import MSG_UNKNOWN_APPROACH, REGISTRY, approach_specs
@@ -37,7 +38,8 @@ from .source import MAX_NODES, MAX_PROBLEMS_SHOWN, SourceProblem, cut, line_of, 
 STUDY_KEYS = {
     "name": "the study's name (letters, digits, - and _): results go to reports/<name>/",
     "description": "one paragraph shown at the top of the report",
-    "notebook": "the parameterised notebook each run executes (path relative to the study file's project)",
+    "notebook": "the parameterised notebook each run executes, relative to the study file's folder "
+    "(default: the kit's notebooks/experiment.ipynb)",
     "base": "run parameters shared by every run",
     "grid": "parameters to cross: a list of values each (approach entries may carry their own parameters)",
     "pair": "parameters varied together: lists of equal length, crossed with the grid",
@@ -45,8 +47,12 @@ STUDY_KEYS = {
     "seeds": "a list of seeds (integers >= 0); every grid point runs once per seed",
     "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
-REQUIRED_KEYS = ("name", "notebook", "seeds")
+REQUIRED_KEYS = ("name", "seeds")
 MAX_RUNS = MAX_RUNS_PER_STUDY
+MSG_NOTEBOOK_NOT_FOUND = (
+    "{notebook} not found in {root}; paths in a study file are relative to the study file's folder "
+    "(e.g. ../notebooks/experiment.ipynb for a study in studies/), or leave notebook out for the kit's own"
+)
 MSG_TOO_MANY_RUNS = (
     "the grid expands to {n:,} runs (before exclusions), more than the cap of {cap:,}; "
     "shorten the lists, or raise the cap with --max-runs"
@@ -199,11 +205,18 @@ def _check_data(raw: dict, path: Path, base: dict, base_checked: dict, problems:
     base_checked["data"] = spec.to_param()
 
 
-def load_study(path: str | Path, project_root: str | Path | None = None, max_runs: int | None = MAX_RUNS) -> Study:
+def load_study(
+    path: str | Path,
+    project_root: str | Path | None = None,
+    max_runs: int | None = MAX_RUNS,
+    require_notebook: bool = True,
+) -> Study:
     """Read, validate and expand a study file. Raises StudyError listing every problem.
 
+    The notebook path is relative to the study file's folder (or to `project_root` when given).
     `max_runs` caps the runs the grid may expand to (None: no cap); the count is taken before
-    anything is expanded, so an absurd grid costs nothing.
+    anything is expanded, so an absurd grid costs nothing. `require_notebook` False reads a study
+    back for its report even where its notebook no longer is.
     """
     path = Path(path)
     try:
@@ -211,15 +224,16 @@ def load_study(path: str | Path, project_root: str | Path | None = None, max_run
     except SourceProblem as e:
         raise StudyError(str(path), e.problems, e.lines) from None
     try:
-        return _load(path, raw, lines, project_root, max_runs)
+        return _load(path, raw, lines, project_root, max_runs, require_notebook)
     except StudyError as e:
         raise StudyError(str(path), e.problems, lines) from None
 
 
-def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None) -> Study:
+def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, require_notebook: bool = True) -> Study:
     if not isinstance(raw, dict):
         raise StudyError(str(path), [("file", "expected a mapping with keys " + ", ".join(STUDY_KEYS))])
-    root = Path(project_root) if project_root else Path.cwd()
+    # Paths in a study file are relative to the file itself, wherever the command runs from.
+    root = Path(project_root) if project_root else path.resolve().parent
     problems: list[tuple[str, str]] = []
     for k in raw:
         if k not in STUDY_KEYS:
@@ -240,8 +254,10 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None) -> S
             problems.append(("notebook", f"expected a path, got {type(raw['notebook']).__name__}"))
         else:
             notebook = (root / raw["notebook"]).resolve()
-            if not notebook.exists():
-                problems.append(("notebook", f"{raw['notebook']} not found (relative to {root})"))
+            if require_notebook and not notebook.exists():
+                problems.append(("notebook", MSG_NOTEBOOK_NOT_FOUND.format(notebook=raw["notebook"], root=root)))
+    else:
+        notebook = bundled(EXPERIMENT_NOTEBOOK)
 
     base = raw.get("base") or {}
     base_checked = {}

@@ -83,7 +83,7 @@ def test_verify_passes_then_catches_a_changed_metric(study_run, tmp_path, capsys
 
 @pytest.mark.slow
 def test_killed_study_resumes_to_the_same_results(tmp_path):
-    study = _study(tmp_path, "notebooks/experiment.ipynb", approaches="[mass, kmeans]", seeds="[1, 2]")
+    study = _study(tmp_path, ROOT / "notebooks" / "experiment.ipynb", approaches="[mass, kmeans]", seeds="[1, 2]")
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kit.cli", "run", str(study), "--out", str(out), "--jobs", "1"],
@@ -112,3 +112,19 @@ def test_killed_study_resumes_to_the_same_results(tmp_path):
     for rid in res["run_id"]:
         saved = load_metrics(out / "runs" / rid / "metrics.json")
         assert run_experiment(validate_run(saved["params"])).metrics == saved["metrics"]
+
+
+def test_manifest_records_what_a_run_cost_and_its_notebook_has_no_figures(study_run):
+    _, out, _ = study_run
+    for run in (out / "runs").iterdir():
+        man = json.loads((run / "manifest.json").read_text())
+        assert man["peak_rss_mib"] > 50  # the kernel's own peak (it holds the preloaded science stack)
+        assert 0 < man["kernel_cpu_seconds"]
+        stages = man["stage_seconds"]
+        assert set(stages) == {"population", "fit", "target", "measure"}
+        assert 0 < man["science_seconds"] == pytest.approx(sum(stages.values()), abs=0.01)
+        assert man["science_seconds"] < man["seconds"]
+        nb = nbformat.read(run / "notebook.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert outputs and not any("image/png" in o.get("data", {}) for o in outputs)  # figures=False
+        assert "figures = False" in nb.cells[2].source  # papermill's injected parameters say so

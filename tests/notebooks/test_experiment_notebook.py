@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_experiment_parameters_match_specs():
     params = inspect_notebook(str(ROOT / "notebooks" / "experiment.ipynb"))
-    assert set(params) == set(PARAMETER_NAMES) | {"output_dir"}
+    assert set(params) == set(PARAMETER_NAMES) | {"output_dir", "figures"}  # not run parameters: presentation
     for name, spec in RUN_SPECS.items():
         assert params[name]["inferred_type_name"] == spec.type.__name__, name
         assert eval(params[name]["default"]) == spec.default, name

@@ -115,3 +115,15 @@ def test_true_net_values_hand_computed():
     df = pd.DataFrame({f"p_{a}": [0.5] for a in ACTIONS} | {f"v_{a}": [10.0] for a in ACTIONS})
     # p * v - cost: none costs 0, discount 2, loyalty 1, new_product 0.5.
     assert true_net_values(df).tolist() == [[5.0, 3.0, 4.0, 4.5]]
+
+
+def test_history_and_holdout_are_selected_once_and_callers_changes_stay_their_own():
+    pop = make_population(2_000, random_state=3)
+    h = pop.history
+    h["scratch"] = 1  # a caller adding a column or changing a value
+    h.loc[h.index[0], "monetary"] = -5.0
+    again = pop.history
+    assert "scratch" not in again.columns and again["monetary"].iloc[0] != -5.0
+    mask = pop.customers["in_campaign"].to_numpy()
+    pd.testing.assert_frame_equal(again, pop.customers[mask])
+    pd.testing.assert_frame_equal(pop.holdout, pop.customers[~mask])

@@ -349,7 +349,7 @@ def test_group_marginals_show_label_bias():
         (["--proxy-strength", "1.5"], "--proxy-strength: 1.5 is out of range; expected a number >= 0 and <= 1"),
         (["--consent-rate", "-0.1"], "--consent-rate: -0.1 is out of range; expected a number >= 0 and <= 1"),
         (["--n-segments", "1"], "--n-segments: 1 is out of range; expected an integer >= 2 and <= 20"),
-        (["--n", "many"], "--n: expected an integer >= 1000 and <= 1e+07, got 'many'"),
+        (["--n", "many"], "--n: expected an integer >= 1000 and <= 10000000, got 'many'"),
         (["--older-fatigue", "nan"], "--older-fatigue: expected a number >= 0 and <= 2, got nan"),
     ],
 )

@@ -32,7 +32,7 @@ def test_unknown_parameter_is_an_error_not_a_warning():
 def test_wrong_type_message():
     with pytest.raises(ParameterError) as e:
         validate_run({"approach": "mass", "n_customers": "many"})
-    assert str(e.value) == ("parameters.n_customers: expected an integer >= 1000 and <= 1e+07, got str 'many'")
+    assert str(e.value) == ("parameters.n_customers: expected an integer >= 1000 and <= 10000000, got str 'many'")
 
 
 def test_out_of_range_message():

@@ -199,7 +199,6 @@ def test_segments_are_not_split_by_gender():
 STUDY = """
 name: dp_inf
 description: dp_kmeans without noise, from a study file
-notebook: notebooks/experiment.ipynb
 base: {n_customers: 3000}
 grid:
   approach:

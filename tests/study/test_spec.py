@@ -79,12 +79,12 @@ MALFORMED = [
     ),
     (
         GOOD.replace("seeds: [0, 1]", "seeds: [0, -1]"),
-        "seeds[1]: -1 is out of range; expected an integer >= 0 and <= 4.29497e+09",
+        "seeds[1]: -1 is out of range; expected an integer >= 0 and <= 4294967295",
     ),
     (GOOD.replace("seeds: [0, 1]", "seeds: 3"), "seeds: expected a non-empty list of integers >= 0, got 3"),
     (
         GOOD.replace("base: {n_customers: 2000}", "base: {n_customers: 2000.5}"),
-        "base.n_customers: expected an integer >= 1000 and <= 1e+07, got float 2000.5",
+        "base.n_customers: expected an integer >= 1000 and <= 10000000, got float 2000.5",
     ),
     (
         GOOD.replace("base:", "bsae:"),
@@ -124,6 +124,22 @@ def test_all_problems_reported_at_once(tmp_path):
     assert len(e.value.problems) == 2
 
 
-def test_shipped_studies_are_valid():
+def test_shipped_studies_are_valid_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the notebook path is relative to the study file, not the working folder
     for p in (ROOT / "studies").glob("*.yaml"):
-        assert load_study(p, ROOT).runs
+        study = load_study(p)
+        assert study.runs and study.notebook == ROOT / "notebooks" / "experiment.ipynb"
+
+
+def test_notebook_path_is_relative_to_the_study_file(tmp_path):
+    from kit.study.spec import MSG_NOTEBOOK_NOT_FOUND
+
+    (tmp_path / "studies").mkdir()
+    p = tmp_path / "studies" / "s.yaml"
+    p.write_text(GOOD)  # names notebooks/experiment.ipynb: not beside the study file
+    with pytest.raises(StudyError) as e:
+        load_study(p)
+    msg = MSG_NOTEBOOK_NOT_FOUND.format(notebook="notebooks/experiment.ipynb", root=tmp_path / "studies")
+    assert msg in str(e.value)
+    p.write_text("\n".join(line for line in GOOD.splitlines() if not line.startswith("notebook:")))
+    assert load_study(p).notebook == ROOT / "notebooks" / "experiment.ipynb"  # no notebook: the kit's own
