@@ -96,6 +96,19 @@ def test_csv_parquet_and_duckdb_studies_give_identical_metrics_without_truth(exp
     assert ref["mass"]["gain_ope"] == 0.0
 
 
+def test_the_shipped_data_study_is_valid_once_its_table_is_exported(tmp_path, monkeypatch):
+    """studies/your_data.yaml, as shipped, beside the export the README says to write first."""
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "notebooks").symlink_to(ROOT / "notebooks")
+    study_file = tmp_path / "studies" / "your_data.yaml"
+    study_file.write_text((ROOT / "studies" / "your_data.yaml").read_text())
+    out = tmp_path / "studies" / "data" / "customers.parquet"
+    assert run_cli(["population", "--without-truth", "--n", "3000", "--seed", "0", "--out", str(out)]) == 0
+    monkeypatch.chdir(tmp_path)
+    study = load_study(study_file)
+    assert len(study.runs) == 18 and study.notebook == ROOT / "notebooks" / "your_data.ipynb"
+
+
 def test_oracle_and_generator_knobs_are_refused_in_a_data_study(exports):
     with pytest.raises(ParameterError, match=r"run.approach: 'oracle' is not defined on a customer table"):
         block = load_study(_study(exports, "customers.parquet"), project_root=ROOT).runs[0].params["data"]
