@@ -1,14 +1,14 @@
 """How close dp_kmeans comes to non-private k-means in its own clipped, scaled space (issue 12).
 
 For each world (seed) a population of 20,000 customers is drawn with the default study's knobs and
-dp_kmeans is fitted as a run fits it (`kit.run.pipeline.fit_segmenter`: the campaign customers, only
-those with profiling consent when the pipeline enforces consent). On the customers it was fitted on,
-in its declared space (`seg.transform`: centred and scaled by declared spreads, clipped),
-NICV = the sum of squared distances to the nearest released centre / the total sum of squares
-around the mean. The reference is scikit-learn's KMeans (k-means++, n_init=10) on the same points;
-the ratio NICV(dp_kmeans) / NICV(KMeans) is 1 when privacy costs nothing. Target: median <= 1.10,
-upper quartile <= 1.20 at epsilon 1. (diffprivlib's DPLloyd measured 1.25-1.28 median, upper
-quartile 2-4x, on easier blobs.)
+dp_kmeans is fitted as a run fits it (`kit.run.pipeline.fit_segmenter`: the campaign customers as
+the purpose allows them to be read, only those with profiling consent when the pipeline enforces
+consent). On the customers it was fitted on, in its declared space (`seg.transform`: centred and
+scaled by declared spreads, clipped), NICV = the sum of squared distances to the nearest released
+centre / the total sum of squares around the mean. The reference is scikit-learn's KMeans
+(k-means++, n_init=10) on the same points; the ratio NICV(dp_kmeans) / NICV(KMeans) is 1 when
+privacy costs nothing. Target: median <= 1.10, upper quartile <= 1.20 at epsilon 1. (diffprivlib's
+DPLloyd measured 1.25-1.28 median, upper quartile 2-4x, on easier blobs.)
 
     .venv/bin/python benchmarks/bench_dp_kmeans.py [--worlds 10] [--epsilons 0.5 1 4 inf]
         [--n-iter 2 3 4 5] [--hist-share 0.1 0.2 0.3]   # also: how the defaults were chosen
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sklearn.cluster import KMeans  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from kit.features import masked_columns, purpose_view  # noqa: E402
 from kit.run.params import validate_run  # noqa: E402
 from kit.run.pipeline import build_population, fit_segmenter  # noqa: E402
 from kit.segmenters.dp import nearest  # noqa: E402
@@ -47,7 +48,7 @@ def nicv_ratio(seed: int, epsilon: float, **approach_params) -> tuple[float, flo
     seg = fit_segmenter(params, pop)
     fit_s = time.perf_counter() - t0
     inner = seg.__dict__.get("estimator", seg)  # behind the pipeline's consent gate, if any
-    fitted = pop.history
+    fitted = purpose_view(pop.history, masked_columns(params.purpose, params.purpose_limitation))  # as the run fits
     if inner is not seg:
         fitted = fitted[fitted["profiling_consent"].to_numpy(dtype=bool)]
     z = inner.transform(fitted)

@@ -25,12 +25,11 @@ from kit.measures import (
     FAIRNESS_ATTRS,
     MIN_CELL,
     attribute_inference,
+    audience_privacy,
     fairness_metrics_many,
     fairness_table,
     gain_by_group,
     group_table,
-    membership_inference,
-    reid_rates,
     segment_balance,
     truly_helps,
 )
@@ -63,10 +62,11 @@ def stage_breakdown(params, pop, seg, decisions) -> list[tuple[str, float]]:
     groups = {a: (hold[c] == u).to_numpy() for a, (c, u) in FAIRNESS_ATTRS.items()}
     t, _ = timed(fairness_metrics_many, decisions["offered"].to_numpy(), truly_helps(hold), groups)
     rows.append(("aif360 spd/di/eod/aod, older + gender", t))
-    t, _ = timed(reid_rates, hold, labels)
-    rows.append(("re-identification rates", t))
-    t, _ = timed(membership_inference, seg.release_, hist, hold, np.random.default_rng(0))
-    rows.append(("membership inference", t))
+    released = decisions[[c for c in decisions.columns if c.startswith("released_")]]
+    t, _ = timed(audience_privacy, released, labels)
+    rows.append(("audience file: re-identification, smallest class", t))
+    t, _ = timed(pipeline.membership, params, pop, seg)
+    rows.append((f"membership: canary audit ({2 * params.audit_trials} fits) + tracing", t))
     t0 = time.perf_counter()
     for attr, (col, pos) in FAIRNESS_ATTRS.items():
         attribute_inference(hist, seg.labels_, hold, labels, col, pos, ATTR_INFERENCE_QI[attr])

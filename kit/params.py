@@ -119,6 +119,12 @@ RUN_SPECS: dict[str, Spec] = {
     "min_obs": Spec(
         int, 30, "campaign observations a segment needs per action, else it gets the mass action", low=1, high=1_000_000
     ),
+    "respect_consent": Spec(
+        bool, True, "fit on and profile only customers with profiling consent (false: ignore it; the run is infeasible)"
+    ),
+    "audit_trials": Spec(
+        int, 14, "canary membership audit: fits with and without the canary, each (0: no audit)", low=0, high=500
+    ),
     "harm_cap": Spec(
         float,
         INF,

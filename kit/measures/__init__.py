@@ -1,12 +1,14 @@
 """Measurements of a run, on the held-out customers: gain, privacy loss, fairness, ethics checks.
 
 One module per axis: `gain` (against the generator's truth, with bootstrap intervals), `privacy`
-(k-anonymity, re-identification, membership and attribute inference), `fairness` (aif360 rates,
+(k-anonymity of the audience file, re-identification, attribute inference), `audit` (membership:
+canary audit and tracing attack), `fairness` (aif360 rates,
 multi-group table, segment balance) and `checks` (ethics checks). Every function takes computed
 arrays or tables and returns plain numbers or tables; `kit.run.pipeline.measure` puts them together.
 """
 
 from ..vocabulary import MIN_CELL
+from .audit import attack_columns, canary_audit, make_canary, tracing_attack
 from .checks import FOUR_FIFTHS, ethics_checks
 from .fairness import (
     FAIRNESS_ATTRS,
@@ -27,16 +29,13 @@ from .gain import (
 )
 from .privacy import (
     ATTR_INFERENCE_QI,
-    attack_features,
     attribute_inference,
+    audience_privacy,
     best_threshold,
     clopper_pearson,
     epsilon_lower_bound,
     majority_predict,
-    membership_inference,
     min_segment_size,
-    reid_rates,
-    release_points,
     unique_share,
     wilson_interval,
 )
@@ -47,8 +46,12 @@ __all__ = [
     "FAIRNESS_ATTRS",
     "FOUR_FIFTHS",
     "N_BOOT",
-    "attack_features",
+    "attack_columns",
     "attribute_inference",
+    "audience_privacy",
+    "canary_audit",
+    "make_canary",
+    "tracing_attack",
     "best_threshold",
     "bootstrap_cell_sums",
     "clopper_pearson",
@@ -62,11 +65,8 @@ __all__ = [
     "gain_share",
     "group_table",
     "majority_predict",
-    "membership_inference",
     "min_segment_size",
     "policy_value",
-    "reid_rates",
-    "release_points",
     "segment_balance",
     "truly_helps",
     "unique_share",

@@ -1,5 +1,5 @@
-"""Privacy loss of what an approach releases: k-anonymity, re-identification, membership and
-attribute inference.
+"""Privacy loss of what an approach releases: k-anonymity of the audience file, re-identification,
+attribute inference, and the statistics the membership audits (`kit.measures.audit`) share.
 
 The attacks are deliberately simple and fully specified, so a number means the same thing for
 every approach: they measure what *this* attacker learns from the release, a lower bound on what
@@ -14,11 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..features import DATA_ATTR, FEATURES, behaviour_features, feature_table
 from ..vocabulary import QUASI_IDENTIFIERS
 
 ALPHA = 0.05  # two-sided: 95% confidence intervals
-MIA_MAX_PER_SIDE = 100_000  # members and non-members sampled for the membership attack
 
 
 def min_segment_size(sizes: pd.Series | np.ndarray) -> int:
@@ -66,68 +64,26 @@ def unique_share(codes: np.ndarray) -> float:
     return float((counts[codes] == 1).mean())
 
 
-def reid_rates(customers: pd.DataFrame, labels: np.ndarray, qi=QUASI_IDENTIFIERS) -> dict:
-    """Share of customers unique on the quasi-identifiers plus their segment label (`reid_rate`),
-    and on the quasi-identifiers alone (`reid_rate_base`): sample uniqueness, the re-identification
-    risk k-anonymity guards against (Sweeney 2002)."""
+def audience_privacy(released_qis: pd.DataFrame, labels: np.ndarray) -> dict:
+    """k-anonymity of an audience file (each customer's quasi-identifiers as released + segment label):
+
+    - ``reid_rate``: share of its customers unique in it (no one else has the same released
+      quasi-identifiers and label), the sample uniqueness k-anonymity guards against (Sweeney 2002);
+    - ``reid_rate_base``: the same on the released quasi-identifiers alone (what the label adds);
+    - ``min_audience_class``: customers in its smallest (quasi-identifiers + label) class: the file is
+      k-anonymous for every k up to this.
+    """
+    cols = list(released_qis.columns)
+    codes = combined_codes(released_qis, cols, np.asarray(labels))
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
     return {
-        "reid_rate": unique_share(combined_codes(customers, qi, labels)),
-        "reid_rate_base": unique_share(combined_codes(customers, qi)),
+        "reid_rate": unique_share(codes),
+        "reid_rate_base": unique_share(combined_codes(released_qis, cols)),
+        "min_audience_class": int(counts[counts > 0].min()) if len(codes) else 0,
     }
 
 
-# --- Membership inference ---------------------------------------------------------------------
-
-
-def attack_features(customers: pd.DataFrame) -> pd.DataFrame:
-    """What the membership attacker can compute for a candidate it holds the record of: the kit's
-    behaviour features, plus age, `older` and one-hot quasi-identifiers named like pandas'
-    get_dummies (`gender_female`, `age_band_75+`, ...), in case an approach releases centroids
-    over those too. On a researcher's table: the declared features and protected attributes (the
-    ``aware`` table) plus the declared quasi-identifiers one-hot."""
-    if DATA_ATTR in customers.attrs:
-        feats = feature_table(customers, "aware")
-        extra = {}
-        for col in customers.attrs[DATA_ATTR]["quasi_identifiers"]:
-            values = customers[col].astype(str).to_numpy()
-            for c in np.unique(values):
-                if f"{col}_{c}" not in feats.columns:
-                    extra[f"{col}_{c}"] = (values == str(c)).astype(float)
-        return pd.concat([feats, pd.DataFrame(extra, index=customers.index)], axis=1)
-    feats = behaviour_features(customers)
-    extra = {"age": customers["age"].to_numpy(dtype=float), "older": customers["older"].to_numpy(dtype=float)}
-    for col in QUASI_IDENTIFIERS:
-        values = customers[col].astype(str).to_numpy()
-        cats = (
-            customers[col].cat.categories
-            if isinstance(customers[col].dtype, pd.CategoricalDtype)
-            else np.unique(values)
-        )
-        for c in cats:
-            extra[f"{col}_{c}"] = (values == str(c)).astype(float)
-    return pd.concat([feats, pd.DataFrame(extra, index=customers.index)], axis=1)
-
-
-def release_points(release: dict, columns=FEATURES) -> pd.DataFrame:
-    """The points an approach publishes in feature space: its centroids if it releases them, else its
-    segment profiles' feature means. Only the released columns the attacker can compute (`columns`;
-    by default the behaviour features) are kept; segments without data are dropped."""
-    table = release.get("centroids")
-    if table is None:
-        table = release["profiles"]
-    cols = [c for c in table.columns if c in set(columns)]
-    return table[cols].dropna().astype(float)
-
-
-def distance_scores(candidates: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Attack score of each candidate: minus its Euclidean distance to the nearest released point.
-    Without any released point every score is 0 (the attacker learns nothing)."""
-    if points.shape[0] == 0 or points.shape[1] == 0:
-        return np.zeros(len(candidates))
-    best = np.full(len(candidates), np.inf)
-    for p in points:  # one point at a time: memory stays O(candidates)
-        np.minimum(best, ((candidates - p) ** 2).sum(axis=1), out=best)
-    return -np.sqrt(best)
+# --- Membership inference: shared statistics (the attacks are in `audit`) ---------------------
 
 
 def best_threshold(scores: np.ndarray, is_member: np.ndarray) -> dict:
@@ -183,40 +139,6 @@ def epsilon_lower_bound(fp: int, non_members: int, fn: int, members: int, alpha:
         a = math.log((1 - fnr_hi) / fpr_hi) if fnr_hi < 1 else -math.inf
         b = math.log((1 - fpr_hi) / fnr_hi) if fpr_hi < 1 else -math.inf
     return max(a, b, 0.0)
-
-
-def membership_inference(
-    release: dict,
-    members: pd.DataFrame,
-    non_members: pd.DataFrame,
-    rng: np.random.Generator,
-    max_per_side: int = MIA_MAX_PER_SIDE,
-) -> dict:
-    """Distance-to-release membership attack: `mia_advantage` and `mia_epsilon_lb`.
-
-    The attacker knows the release (centroids, else segment profile means) and a candidate's record
-    (`attack_features`); it flags as a member (a training, i.e. campaign, customer) anyone close to a released
-    point. Equal-size samples of members and held-out non-members (seeded, at most `max_per_side`
-    each) are standardised with their pooled mean and standard deviation. Advantage = max over
-    thresholds of TPR - FPR (Yeom et al. 2018); the epsilon lower bound is read at that best
-    threshold. Choosing the threshold on the same sample makes both slightly optimistic for the
-    attacker (Jagielski et al. 2020 likewise take the best threshold).
-    """
-    m = min(len(members), len(non_members), max_per_side)
-    if m == 0:
-        return {"mia_advantage": math.nan, "mia_epsilon_lb": math.nan}
-    pick_in = np.sort(rng.choice(len(members), m, replace=False))
-    pick_out = np.sort(rng.choice(len(non_members), m, replace=False))
-    cand = attack_features(pd.concat([members.iloc[pick_in], non_members.iloc[pick_out]]))
-    points = release_points(release, cand.columns)
-    x = cand[list(points.columns)].to_numpy(dtype=float)
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    scores = distance_scores((x - mu) / sd, (points.to_numpy() - mu) / sd)
-    is_member = np.r_[np.ones(m, bool), np.zeros(m, bool)]
-    best = best_threshold(scores, is_member)
-    eps = epsilon_lower_bound(best["fp"], best["non_members"], best["members"] - best["tp"], best["members"])
-    return {"mia_advantage": best["advantage"], "mia_epsilon_lb": eps}
 
 
 # --- Attribute inference ------------------------------------------------------------------------

@@ -303,11 +303,13 @@ def plot_group_gain_study(table: pd.DataFrame, pairs: list[tuple[str, str, str]]
     labels = list(dict.fromkeys(table["label"]))
     n = len(pairs)
     fig, axes = plt.subplots(
-        1, n, figsize=(5.2 * n, 0.36 * len(labels) + 1.6), sharey=True, layout="constrained", squeeze=False
+        1, n, figsize=(5.2 * n, 0.36 * len(labels) + 2.0), sharey=True, layout="constrained", squeeze=False
     )
     y = np.arange(len(labels))[::-1]
-    styles = [("#1b9e77", "o"), ("#d95f02", "s")]
-    for ax, (title, a, b) in zip(axes[0], pairs):
+    # Two colours per panel, none shared between panels, so one legend under the figure keys them all.
+    palette = [[("#1b9e77", "o"), ("#d95f02", "s")], [("#7570b3", "o"), ("#a6761d", "s")]]
+    for k, (ax, (title, a, b)) in enumerate(zip(axes[0], pairs)):
+        styles = palette[k % len(palette)]
         for (colour, marker), grp, dy in zip(styles, (a, b), (0.15, -0.15)):
             part = table[table["group"] == grp].set_index("label").reindex(labels)
             m = part["gain_share_mean"].to_numpy(dtype=float)
@@ -320,6 +322,10 @@ def plot_group_gain_study(table: pd.DataFrame, pairs: list[tuple[str, str, str]]
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("gain share within the group (1 = oracle, 0 = mass)")
         ax.grid(alpha=0.3, axis="x")
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    handles, names = [], []
+    for ax in axes[0]:
+        h, lab = ax.get_legend_handles_labels()
+        handles, names = handles + h, names + lab
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=8, frameon=False)
     axes[0][0].set_yticks(y, labels, fontsize=8)
     return fig

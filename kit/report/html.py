@@ -27,6 +27,7 @@ from ..study import Study
 from ..vocabulary import MIN_CELL
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
 from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
+from .longrun import is_longrun, longrun_comparisons, longrun_findings, longrun_table_html, plot_longrun
 from .summaries import (
     CHECK_DOCS,
     CHECKS,
@@ -189,8 +190,8 @@ FRONTIER_FIGURES = [
         "Personalisation gain against privacy loss",
         [
             ("epsilon", "formal ε (log scale)"),
-            ("mia_advantage", "membership-inference advantage (TPR − FPR)"),
-            ("reid_rate", "share of customers re-identifiable"),
+            ("tracing_advantage", "membership tracing advantage (over its null)"),
+            ("reid_rate", "share of customers unique in the audience file"),
         ],
     ),
     (
@@ -298,6 +299,23 @@ def _write_csv(out: Path, name: str, table: pd.DataFrame, index: bool = False) -
     write_atomic(out / "figures" / name, table.to_csv(index=index).encode())
 
 
+def _longrun_section(results: pd.DataFrame, reference: str | None, out: Path) -> dict | None:
+    """The trust-over-time section (`kit.report.longrun`) for a study whose runs span several periods:
+    findings, the comparison table, and the figure (saved as figures/longrun.png with its CSV)."""
+    if not reference or not is_longrun(results) or not (results["status"] == OK).any():
+        return None
+    comps = longrun_comparisons(results, reference)
+    _write_csv(out, "longrun_comparisons.csv", comps)
+    png = _fig_to_png(plot_longrun(comps, reference))
+    write_atomic(out / "figures" / "longrun.png", png)
+    return {
+        "findings": longrun_findings(comps, reference),
+        "table": Markup(longrun_table_html(comps, results, reference)),
+        "figure": base64.b64encode(png).decode(),
+        "reference": reference,
+    }
+
+
 def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path) -> Path:
     """Write index.html and figures/ (PNG figures and the CSV tables behind them) for a study from its
     results; returns the index path."""
@@ -359,6 +377,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     )
     gits = {(m.get("git") or {}).get("revision") or "unknown" for m in manifests if m}
     dirty = any((m.get("git") or {}).get("dirty") for m in manifests)
+    reference = "kmeans" if "kmeans" in labels else None
+    longrun = _longrun_section(results, reference, out)
     population = [
         (k, ", ".join(fmt_number(v) for v in sorted(results[k].dropna().unique())))
         for k in POP_KEYS
@@ -374,7 +394,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         labels=", ".join(labels),
         seeds=", ".join(str(s) for s in sorted(results["seed"].unique())),
         population=population,
-        findings=headline_findings(summary),
+        findings=(longrun["findings"][:1] if longrun else []) + headline_findings(summary),
+        longrun=longrun,
         figures=figures,
         gain_table=Markup(
             _summary_html(summary, GAIN_PRIVACY_METRICS) if not summary.empty else "<p>No successful runs.</p>"
@@ -391,6 +412,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         failures=failures,
         runs=runs,
         stale=stale,
+        has_summary=not summary.empty,
+        present={f for f in ("results.csv", "study.yaml") if (out / f).exists()},
         out_name=out.name,
         kit_version=__version__,
         git=", ".join(sorted(gits)) + (" (with uncommitted changes)" if dirty else ""),

@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from ..features import FEATURE_SET_DOCS, FEATURE_SETS, PROTECTED_FEATURES
+from ..features import FEATURE_SET_DOCS, FEATURE_SETS, PROTECTED_FEATURES, masked_columns
 from ..records import write_atomic
 from ..run import RunParams
 from ..segmenters import REGISTRY, Segmenter
@@ -142,9 +142,17 @@ def fit_narrative(params: RunParams, segmenter: Segmenter) -> str:
         uses = "It reads age and gender directly."
     else:
         uses = "It never reads age or gender, though behaviour that reveals them (their proxies) stays in."
+    hidden = masked_columns(params.purpose, params.purpose_limitation) if hasattr(params, "purpose") else ()
+    hidden_note = (
+        f" Columns not declared for this run's purpose ({params.purpose}) are hidden from it: "
+        + ", ".join(f"`{c}`" for c in hidden)
+        + "."
+        if hidden
+        else ""
+    )
     return (
-        f"{label} is fitted on the campaign customers' data: {reads}{extra}. {uses} It never reads the truth "
-        "(true responses and values), which only the measurements use."
+        f"{label} is fitted on the campaign customers' data: {reads}{extra}. {uses}{hidden_note} It never reads "
+        "the truth (true responses and values), which only the measurements use."
     )
 
 

@@ -41,10 +41,11 @@ GAIN_PRIVACY_METRICS = [
     ),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
-    ("reid_rate", "re-identification", "share of customers unique on quasi-identifiers + segment"),
-    ("reid_rate_base", "re-id. without segment", "the same on quasi-identifiers alone"),
-    ("mia_advantage", "membership adv.", "TPR − FPR of the best membership-inference threshold"),
-    ("mia_epsilon_lb", "empirical ε lower bound", "from Clopper-Pearson bounds on the attack's rates"),
+    ("min_audience_class", "smallest audience class", "the audience file is k-anonymous for every k up to this"),
+    ("reid_rate", "re-identification", "share of customers unique in the audience file (QIs as released + segment)"),
+    ("reid_rate_base", "re-id. without segment", "the same on the released quasi-identifiers alone"),
+    ("tracing_advantage", "tracing advantage", "membership tracing on segment profiles, minus its null (0: nothing)"),
+    ("mia_audit_eps_lb", "audited ε lower bound", "canary audit: ε the release provably exceeds (95%)"),
     ("attr_inference_lift_older", "attr. inference (older)", "how much better than base rate the segment reveals 65+"),
     ("attr_inference_lift_gender", "attr. inference (gender)", "the same for gender"),
 ]
@@ -197,7 +198,16 @@ def fmt_number(v, digits=3) -> str:
     return str(v)
 
 
-MIN_EXTRA_COST = {"mia_advantage": 0.02, "reid_rate": 0.01, "unfairness_older": 0.02}
+def feasible_mask(summary: pd.DataFrame) -> pd.Series:
+    """Settings a firm could run: not the oracle (it reads the truth), and no customer profiled without
+    profiling consent in any seed (runs with respect_consent false carry their violations)."""
+    ok = summary["approach"] != "oracle"
+    if "consent_violations_max" in summary:
+        ok &= ~(pd.to_numeric(summary["consent_violations_max"], errors="coerce") > 0)
+    return ok
+
+
+MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
 
 
 def efficiency(
@@ -205,14 +215,14 @@ def efficiency(
 ) -> pd.DataFrame:
     """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
 
-    Only feasible approaches (not the oracle) are ranked. Where the extra cost is below `min_extra`
+    Only feasible settings (`feasible_mask`) are ranked. Where the extra cost is below `min_extra`
     (default `MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
     """
     min_extra = MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
     if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
         return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
     base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
-    s = summary[(summary["approach"] != "oracle") & (summary["label"] != "mass")]
+    s = summary[feasible_mask(summary) & (summary["label"] != "mass")]
     out = pd.DataFrame({"label": s["label"], "gain": s[f"{gain}_mean"], "extra_cost": s[f"{cost}_mean"] - base})
     out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
     out["per_unit"] = np.where(
@@ -235,7 +245,7 @@ def headline_findings(summary: pd.DataFrame) -> list[str]:
     attr = "older" if "older" in attrs or not attrs else attrs[0]
     group = "older customers" if attr == "older" else f"the {attr} groups"
     out = []
-    feasible = summary[summary["approach"] != "oracle"].dropna(subset=[f"{gain}_mean"])
+    feasible = summary[feasible_mask(summary)].dropna(subset=[f"{gain}_mean"])
     if not feasible.empty:
         best = feasible.loc[feasible[f"{gain}_mean"].idxmax()]
         txt = (
@@ -245,13 +255,13 @@ def headline_findings(summary: pd.DataFrame) -> list[str]:
         costs = []
         if "reid_rate_mean" in best:
             costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
-        if "mia_advantage_mean" in best:
-            costs.append(f"membership advantage {best['mia_advantage_mean']:.3f}")
+        if "tracing_advantage_mean" in best:
+            costs.append(f"membership tracing advantage {best['tracing_advantage_mean']:.3f}")
         if f"di_{attr}_mean" in best:
             costs.append(f"disparate impact for {group} {best[f'di_{attr}_mean']:.2f}")
         out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
     for cost, what in (
-        ("mia_advantage", "membership-inference advantage"),
+        ("tracing_advantage", "membership tracing advantage"),
         ("reid_rate", "re-identification risk"),
         (f"unfairness_{attr}", f"unfairness to {group} |1 − DI|"),
     ):
@@ -271,7 +281,7 @@ def headline_findings(summary: pd.DataFrame) -> list[str]:
                     f"+{top['extra_cost']:.3f})."
                 )
     for cost, what in (
-        ("mia_advantage", "gain against membership advantage"),
+        ("tracing_advantage", "gain against membership tracing advantage"),
         (f"unfairness_{attr}", f"gain against unfairness to {group}"),
     ):
         front = sorted(pareto_front(summary, gain, cost))
@@ -297,7 +307,61 @@ def headline_findings(summary: pd.DataFrame) -> list[str]:
             + "; ".join(parts)
             + f" of the oracle's gain, against {100 * g_ref:.1f}% for non-private {ref['label'].iloc[0]}."
         )
+    out.extend(privacy_findings(summary))
     fails = [r["label"] for _, r in summary.iterrows() if r.get("four_fifths_fail_max", 0) > 0]
     if fails:
         out.append("Failing the four-fifths rule in at least one seed: " + ", ".join(fails) + ".")
+    return out
+
+
+def privacy_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences on consent, the audience file's k-anonymity and the membership audit, from the summary."""
+    out = []
+    col = summary.get("consent_violations_max")
+    if col is not None:
+        ignoring = summary[(pd.to_numeric(col, errors="coerce") > 0) & (summary["approach"] != "oracle")]
+        for _, r in ignoring.iterrows():
+            base = summary[(summary["label"] == r["label"].replace(" (ignoring consent)", ""))]
+            buys = (
+                f" (+{100 * (r['gain_share_mean'] - base['gain_share_mean'].iloc[0]):.1f} points over "
+                f"{base['label'].iloc[0]}, which respects it)"
+                if len(base) and r["label"] != base["label"].iloc[0]
+                else ""
+            )
+            out.append(
+                f"Infeasible: {r['label']} profiles {r['consent_violations_mean']:.0f} held-out customers without "
+                f"profiling consent for {100 * r['gain_share_mean']:.1f}% of the oracle's gain{buys}."
+            )
+    kanon = summary[summary["approach"] == "kanon"]
+    if not kanon.empty and {"min_audience_class_min", "reid_rate_mean"} <= set(summary.columns):
+        parts = [
+            f"{r['label']} {100 * r['gain_share_mean']:.1f}% gain, smallest class {r['min_audience_class_min']:.0f}, "
+            f"re-identification {100 * r['reid_rate_mean']:.1f}%"
+            for _, r in kanon.iterrows()
+        ]
+        ref = summary[summary["label"] == "kmeans(n_clusters=20)"]  # kanon starts from 20 segments
+        if len(ref):
+            r = ref.iloc[0]
+            parts.append(
+                f"against {r['label']} {100 * r['gain_share_mean']:.1f}% gain, re-identification "
+                f"{100 * r['reid_rate_mean']:.1f}% of the audience file"
+            )
+        out.append("k-anonymous audience files: " + "; ".join(parts) + ".")
+    if "mia_audit_eps_lb_mean" in summary:
+        audited = summary.dropna(subset=["mia_audit_eps_lb_mean"])
+        top = audited["mia_audit_eps_lb_max"].max() if len(audited) else math.nan
+        if np.isfinite(top) and top > 0:
+            exact = audited[audited["mia_audit_eps_lb_min"] >= top - 1e-9]["label"].tolist()
+            below = audited[audited["mia_audit_eps_lb_max"] < top - 1e-9]
+            txt = (
+                f"Membership audit (a canary added or left out; the attacker knows everyone else): "
+                f"{len(exact)} setting(s) show ε ≥ {top:.2f} in every seed, the most their trials can prove "
+                "(exact segment sizes count the canary)"
+            )
+            if len(below):
+                txt += "; below that: " + ", ".join(
+                    f"{r['label']} ≤ {r['mia_audit_eps_lb_max']:.2f} (formal ε {fmt_number(r.get('epsilon_mean'), 2)})"
+                    for _, r in below.iterrows()
+                )
+            out.append(txt + ".")
     return out

@@ -184,11 +184,15 @@ def simulate(
     decisions: pd.DataFrame,
     policy: Policy,
     masked: tuple[str, ...] = (),
+    fit_customers: pd.DataFrame | None = None,
 ) -> tuple[dict, dict]:
     """Run the campaign over ``params.horizon`` periods; returns (metrics, tables) as described in
     the module docstring. Period 1 uses `seg` and the held-out `decisions` as they are; `masked`:
-    columns purpose limitation hides from the approach (as in the run's own fit and targeting)."""
+    columns purpose limitation hides from the approach (as in the run's own fit and targeting);
+    `fit_customers`: the population as the approach reads it when fitting (purchase data within the
+    retention window), default the population itself."""
     customers = population.customers
+    fit_customers = customers if fit_customers is None else fit_customers
     n = len(customers)
     horizon, discount = int(params.horizon), float(params.discount)
     model = TrustModel.from_params(params)
@@ -223,7 +227,8 @@ def simulate(
             camp_active = camp_idx[state.active[camp_idx]]
             if len(camp_active) >= min_fit:  # else: the previous fit, with the history it was fitted on
                 history = frame.iloc[camp_active]
-                seg = clone(seg).fit(purpose_view(history, masked))
+                fit_frame = frame if fit_customers is customers else _current_frame(fit_customers, state, 0.0, {})
+                seg = clone(seg).fit(purpose_view(fit_frame.iloc[camp_active], masked))
             targeted = []
             for idx, stream in ((hold_idx, _HOLDOUT), (camp_idx, _CAMPAIGN)):
                 live = idx[state.active[idx]]

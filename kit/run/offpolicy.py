@@ -76,7 +76,7 @@ def crossfit_terms(
         for k in range(n_folds):
             train, test = folds != k, folds == k
             fit_c, eval_c = history[train], history[test]
-            if getattr(seg, "uses_responses", False):
+            if getattr(getattr(seg, "estimator", seg), "uses_responses", False):  # through a consent gate
                 fold_seg = refit(name, fit_c)
                 train_labels, test_labels = fold_seg.labels_, fold_seg.predict(view(eval_c))
             else:

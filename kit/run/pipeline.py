@@ -19,27 +19,33 @@ from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
+    attack_columns,
     attribute_inference,
+    audience_privacy,
+    canary_audit,
     ethics_checks,
     fairness_metrics_many,
     fairness_table,
     gain_by_group,
     gain_share,
     group_table,
-    membership_inference,
+    make_canary,
     min_segment_size,
     policy_value,
-    reid_rates,
     segment_balance,
+    tracing_attack,
     truly_helps,
 )
+from ..measures.audit import AUDIT_MAX_FIT
 from ..measures.wellbeing import wellbeing_metrics
+from ..params import ParameterError
 from ..population import Population, make_population
 from ..population.history import retained_behaviour
-from ..segmenters import Segmenter, make_segmenter
+from ..segmenters import CONSENT_EXEMPT, ConsentGate, Segmenter, consent_gated, make_segmenter
+from ..segmenters.base import fit_sample
 from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, target_customers
-from ..vocabulary import MIN_CELL, columns_outside_purpose
+from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
 from .longrun import simulate
 from .notices import notice_metrics, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
@@ -50,7 +56,8 @@ from .truthless import measure_without_truth
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
 _BOOTSTRAP_KEY = 103
-_MIA_KEY = 104
+_TRACING_KEY = 104
+_AUDIT_KEY = 105
 _RETENTION_KEY = 111
 
 
@@ -86,21 +93,29 @@ def build_population(params: RunParams) -> Population | DataTable:
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
-def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
-    """The customers at `rows` as approaches may read them: purchase data only within the run's
-    retention window (`retention_days`), and only the columns declared for its purpose."""
+def retained(params: RunParams, population: Population) -> pd.DataFrame:
+    """Every customer with purchase data only within the run's retention window (`retention_days`)."""
     customers = population.customers
     if params.retention_days:
         rng = np.random.default_rng(stage_seed(params.seed, _RETENTION_KEY))
         customers = retained_behaviour(customers, params.retention_days, rng)
-    return purpose_view(customers[rows], masked_columns(params.purpose, params.purpose_limitation))
+    return customers
+
+
+def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd.DataFrame:
+    """The customers at `rows` as approaches may read them: purchase data only within the run's
+    retention window (`retention_days`), and only the columns declared for its purpose."""
+    return purpose_view(retained(params, population)[rows], masked_columns(params.purpose, params.purpose_limitation))
 
 
 @timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
-    """Fit the run's approach on the campaign customers."""
+    """Fit the run's approach on the campaign customers: with `respect_consent` (the default) only on
+    those with profiling consent, behind a `ConsentGate` that gives everyone else the mass treatment
+    (only mass, which reads no personal data, is not gated)."""
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
-    return seg.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
+    gated = consent_gated(params.approach, seg, params.respect_consent)
+    return gated.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
 
 
 def policy_of(params: RunParams) -> Policy:
@@ -121,6 +136,44 @@ def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[p
     return target_customers(seg, population.history, population.holdout, policy_of(params), rng, masked)
 
 
+def membership(params: RunParams, population: Population, seg: Segmenter) -> dict:
+    """The membership metrics: the canary audit (`mia_audit_eps_lb`, `mia_audit_trials`; none when
+    `audit_trials` is 0) and the tracing attack (`tracing_advantage`), both on what the approach releases
+    about the customers it was fitted on (behind the consent gate: those with profiling consent; the
+    non-members are the held-out customers under the same filter). The audit fits on a seeded sample of
+    at most `AUDIT_MAX_FIT` of them (all of them if the approach cannot be fitted on that few). Both read
+    the customers as the approach may (`firm_view`)."""
+    in_campaign = population.customers["in_campaign"].to_numpy()
+    history, holdout = firm_view(params, population, in_campaign), firm_view(params, population, ~in_campaign)
+    gated = isinstance(seg, ConsentGate)
+    inner = seg.estimator if gated else seg
+    members = history[ConsentGate.consents(history)] if gated else history
+    non_members = holdout[ConsentGate.consents(holdout)] if gated else holdout
+    out = {"mia_audit_eps_lb": math.nan, "mia_audit_trials": 0, "tracing_advantage": math.nan}
+    if gated and not seg.fitted_:
+        return out
+    cols = attack_columns(inner.release_, inner.features(members.iloc[:1]).columns)
+    rng = np.random.default_rng(stage_seed(params.seed, _TRACING_KEY))
+    out["tracing_advantage"] = tracing_attack(
+        inner.release_, cols, inner.features, inner.predict, members, non_members, rng
+    )["tracing_advantage"]
+    if params.audit_trials > 0:
+
+        def fit_release(customers: pd.DataFrame, random_state: int) -> dict:
+            seg = make_segmenter(params.approach, random_state=random_state, **params.approach_params)
+            return seg.fit(customers).release_
+
+        sample_seed, trials_seed = stage_seed(params.seed, _AUDIT_KEY).spawn(2)
+        data = members.iloc[fit_sample(len(members), np.random.default_rng(sample_seed), AUDIT_MAX_FIT)]
+        try:
+            fit_release(data, 0)
+        except ParameterError:  # e.g. kanon with k above the sample: audit on everyone fitted
+            data = members
+        audit = canary_audit(fit_release, data, make_canary(data), trials_seed, trials=params.audit_trials)
+        out.update(mia_audit_eps_lb=audit["mia_audit_eps_lb"], mia_audit_trials=audit["mia_audit_trials"])
+    return out
+
+
 def reference_decisions(
     params: RunParams,
     population: Population,
@@ -128,37 +181,41 @@ def reference_decisions(
     segs: dict | None = None,
     references: tuple[str, ...] = ("mass", "oracle"),
 ) -> dict[str, pd.DataFrame]:
-    """Held-out decisions of the run and of the reference points (mass, oracle), under the same
-    policy settings and seed; the run's own decisions stand in for a reference it is itself.
+    """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
+    policy settings and seed, both without the consent gate (the oracle is the most gain possible); the
+    run's own decisions stand in for a reference it is itself (an oracle run behind the gate is not).
     `segs`, if given, receives each reference's fitted segmenter by name."""
     refs = {"policy": decisions}
     for ref in references:
-        if ref == params.approach:
+        if ref == params.approach and not (params.respect_consent and ref not in CONSENT_EXEMPT):
             refs[ref] = decisions
             continue
-        ref_params = RunParams(approach=ref, approach_params={}, values=params.values)
+        # The references see everyone: the oracle is the most gain possible, consent or not.
+        ref_params = RunParams(approach=ref, approach_params={}, values={**params.values, "respect_consent": False})
         ref_seg = fit_segmenter(ref_params, population)
         if segs is not None:
-            segs[ref] = ref_seg
+            segs[ref] = (ref_seg, ref_params)
         refs[ref] = target(ref_params, population, ref_seg)[1]
     return refs
 
 
-def off_policy(params: RunParams, population, segs: dict[str, Segmenter], terms: dict | None = None) -> dict:
+def off_policy(params: RunParams, population, segs: dict, terms: dict | None = None) -> dict:
     """Off-policy estimates of the run's value (and each reference's) from the campaign log,
     cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ...
-    `terms`, if given, receives the per-customer terms and the cross-fitted actions."""
-    policy = policy_of(params)
-    names = {"policy": (params.approach, params.approach_params)}
+    `segs`: name -> (fitted segmenter, its run parameters). `terms`, if given, receives the
+    per-customer terms and the cross-fitted actions."""
+    runs = {name: p for name, (_, p) in segs.items()}
 
     def view(customers: pd.DataFrame) -> pd.DataFrame:  # as the run's approach reads them (firm_view)
         return firm_view(params, population, population.customers.index.isin(customers.index))
 
-    def refit(name: str, customers: pd.DataFrame) -> Segmenter:
-        approach, ap = names.get(name, (name, {}))
-        return make_segmenter(approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **ap).fit(view(customers))
+    def refit(name: str, customers: pd.DataFrame) -> Segmenter:  # as fit_segmenter, on these customers
+        p = runs[name]
+        seg = make_segmenter(p.approach, random_state=stage_int(p.seed, _SEGMENTER_KEY), **p.approach_params)
+        return consent_gated(p.approach, seg, p.respect_consent).fit(view(customers))
 
-    got = crossfit_terms(segs, population.history, policy, params.seed, refit, view=view)
+    fitted = {name: seg for name, (seg, _) in segs.items()}
+    got = crossfit_terms(fitted, population.history, policy_of(params), params.seed, refit, view=view)
     if terms is not None:
         terms.update(got)
     return offpolicy_metrics(got, params.seed)
@@ -169,22 +226,22 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
     if isinstance(population, DataTable):
-        segs = {"policy": seg}
+        segs = {"policy": (seg, params)}
         reference_decisions(params, population, decisions, segs, references=("mass",))
-        segs.setdefault("mass", seg)
+        segs.setdefault("mass", (seg, params))
         return measure_without_truth(
             population,
             seg,
             decisions,
             params.older_contact_cap,
-            np.random.default_rng(stage_seed(params.seed, _MIA_KEY)),
+            membership(params, population, seg),
             off_policy(params, population, segs),
         )
     history, holdout = population.history, population.holdout
-    segs = {"policy": seg}
+    segs = {"policy": (seg, params)}
     refs = reference_decisions(params, population, decisions, segs)
     for ref in ("mass", "oracle"):
-        segs.setdefault(ref, seg)  # the run is itself that reference
+        segs.setdefault(ref, (seg, params))  # the run is itself that reference
     actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
     v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
     gain_table = gain_by_group(
@@ -208,10 +265,11 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
         **off_policy(params, population, segs),
-        **reid_rates(holdout, labels),
-        **membership_inference(
-            seg.release_, history, holdout, np.random.default_rng(stage_seed(params.seed, _MIA_KEY))
+        **audience_privacy(
+            decisions[[f"released_{qi}" for qi in QUASI_IDENTIFIERS]].set_axis(list(QUASI_IDENTIFIERS), axis=1),
+            labels,
         ),
+        **membership(params, population, seg),
     }
     for attr, (col, positive) in FAIRNESS_ATTRS.items():
         ai = attribute_inference(history, seg.labels_, holdout, labels, col, positive, ATTR_INFERENCE_QI[attr])
@@ -244,7 +302,13 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         )
     )
     longrun_metrics, longrun_tables = simulate(
-        params, population, seg, decisions, policy_of(params), masked_columns(params.purpose, params.purpose_limitation)
+        params,
+        population,
+        seg,
+        decisions,
+        policy_of(params),
+        masked_columns(params.purpose, params.purpose_limitation),
+        retained(params, population) if params.horizon > 1 else None,
     )
     metrics.update(longrun_metrics)
     metrics.update(rights_metrics(params, seg, labels, seg.profiled(holdout)))

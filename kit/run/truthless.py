@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..measures import ethics_checks, membership_inference, min_segment_size, reid_rates, segment_balance
+from ..measures import audience_privacy, ethics_checks, min_segment_size, segment_balance
 from ..measures.fairness import offer_parity
 from ..measures.privacy import attribute_inference
 from ..segmenters import Segmenter
@@ -78,11 +78,12 @@ def measure_without_truth(
     seg: Segmenter,
     decisions: pd.DataFrame,
     older_contact_cap: int,
-    mia_rng: np.random.Generator,
+    membership: dict,
     ope: dict,
 ) -> tuple[dict, dict]:
     """The run's metrics and tables on a customer table (`kit.sources.DataTable`); `ope` holds the
-    off-policy metrics already computed (`offpolicy_metrics`, policy and mass)."""
+    off-policy metrics already computed (`offpolicy_metrics`, policy and mass) and `membership` the
+    membership audit's (`kit.run.pipeline.membership`)."""
     spec = table.spec
     history, holdout = table.history, table.holdout
     labels = decisions["segment"].to_numpy()
@@ -94,8 +95,8 @@ def measure_without_truth(
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
-        **reid_rates(holdout, labels, qi=spec.quasi_identifiers),
-        **membership_inference(seg.release_, history, holdout, mia_rng),
+        **audience_privacy(holdout[list(spec.quasi_identifiers)], labels),
+        **membership,
     }
     for col in spec.protected:
         values = groups[col]

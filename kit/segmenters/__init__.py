@@ -2,7 +2,7 @@
 
 One module per family: `base` (profiles, descriptions, the `Segmenter` base class), `reference`
 (mass, oracle), `rules` (rfm, tree), `clustering` (kmeans, gmm, unaware, minimised), `dp`
-(dp_kmeans), `anonymity` (kanon, consent_only), `fair` (fair_kmeans, fair_targeting). Feature
+(dp_kmeans), `anonymity` (kanon; `ConsentGate`, which enforces consent for any approach), `fair` (fair_kmeans, fair_targeting). Feature
 sets live in `kit.features`. Everything public is importable from `kit.segmenters`.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 from ..params import ParameterError, Spec
-from .anonymity import ConsentOnlySegmenter, KAnonSegmenter
+from .anonymity import CONSENT_EXEMPT, ConsentGate, KAnonSegmenter, audience_file, consent_gated, raw_audience
 from .base import MAX_FIT_SAMPLES, Segmenter, describe_segments, segment_profiles
 from .clustering import GMMSegmenter, KMeansSegmenter, MinimisedSegmenter, UnawareSegmenter
 from .dp import DPKMeansSegmenter, budget_ledger, dp_lloyd
@@ -20,6 +20,13 @@ from .reference import MassSegmenter, OracleSegmenter
 from .rules import RFMSegmenter, TreeSegmenter
 
 MSG_UNKNOWN_APPROACH = "unknown approach {approach!r}; expected one of {allowed}"
+# Approaches that no longer exist, and what replaced them (a study naming one gets this message).
+MSG_CONSENT_ONLY_RETIRED = (
+    "consent_only was retired: every approach now fits on and profiles only customers with profiling consent "
+    "(the others get the mass treatment); use kmeans, and the run parameter respect_consent (default true; "
+    "false shows what ignoring consent would buy)"
+)
+RETIRED: dict[str, str] = {"consent_only": MSG_CONSENT_ONLY_RETIRED}
 MSG_UNKNOWN_APPROACH_PARAM = "unknown parameter of approach {approach!r}; allowed: {allowed}"
 
 REGISTRY: dict[str, type[Segmenter]] = {
@@ -34,7 +41,6 @@ REGISTRY: dict[str, type[Segmenter]] = {
         UnawareSegmenter,
         DPKMeansSegmenter,
         KAnonSegmenter,
-        ConsentOnlySegmenter,
         MinimisedSegmenter,
         FairKMeansSegmenter,
         FairTargetingSegmenter,
@@ -52,10 +58,17 @@ def approach_features(approach: str) -> str:
     return REGISTRY[approach].reads()
 
 
+def unknown_approach_message(approach) -> str:
+    """Why an approach name is not accepted: retired (and what replaced it), or unknown (and what is allowed)."""
+    if isinstance(approach, str) and approach in RETIRED:
+        return RETIRED[approach]
+    return MSG_UNKNOWN_APPROACH.format(approach=approach, allowed=", ".join(REGISTRY))
+
+
 def check_approach(approach, where: str = "approach") -> None:
     """An approach name must be registered; the error names the allowed ones."""
     if approach not in REGISTRY:
-        raise ParameterError(where, MSG_UNKNOWN_APPROACH.format(approach=approach, allowed=", ".join(REGISTRY)))
+        raise ParameterError(where, unknown_approach_message(approach))
 
 
 def check_approach_params(approach: str, params: dict, where: str = "approach_params") -> dict:
@@ -87,6 +100,14 @@ def make_segmenter(approach: str, random_state: int | None = None, **params) -> 
 
 __all__ = [
     "REGISTRY",
+    "MSG_CONSENT_ONLY_RETIRED",
+    "RETIRED",
+    "unknown_approach_message",
+    "ConsentGate",
+    "consent_gated",
+    "CONSENT_EXEMPT",
+    "audience_file",
+    "raw_audience",
     "approach_specs",
     "approach_features",
     "make_segmenter",

@@ -52,7 +52,7 @@ CAMPAIGN_KEYS = ("member", "action", "response", "value", "propensity")
 # Approaches defined on a customer table: they read only the declared columns. The others need the
 # generator's own columns (rfm, minimised: RFM names; dp_kmeans: declared bounds; kanon, fair_*: the
 # generator's quasi-identifiers and groups) or the truth (oracle).
-DATA_APPROACHES = ("mass", "kmeans", "gmm", "tree", "unaware", "consent_only")
+DATA_APPROACHES = ("mass", "kmeans", "gmm", "tree", "unaware")
 MSG_DATA_APPROACH = "{approach!r} is not defined on a customer table (it needs the generator's own columns or truth); expected one of {allowed}"
 
 MSG_NO_CAMPAIGN = (

@@ -32,7 +32,7 @@ from .. import __version__
 from ..bundled import EXPERIMENT_NOTEBOOK, bundled
 from ..params import MAX_RUNS_PER_STUDY, RUN_SPECS, ParameterError
 from ..run import validate_run
-from ..segmenters import MSG_UNKNOWN_APPROACH, REGISTRY, approach_specs
+from ..segmenters import REGISTRY, approach_specs, unknown_approach_message
 from .source import MAX_NODES, MAX_PROBLEMS_SHOWN, SourceProblem, cut, line_of, parse_yaml, read_text
 
 STUDY_KEYS = {
@@ -121,13 +121,13 @@ def _expand_approach(item, where: str, problems: list) -> list[tuple[str, dict]]
     """An approach entry of the grid -> list of (approach, approach_params)."""
     if isinstance(item, str):
         if item not in REGISTRY:
-            problems.append((where, MSG_UNKNOWN_APPROACH.format(approach=item, allowed=", ".join(REGISTRY))))
+            problems.append((where, unknown_approach_message(item)))
             return []
         return [(item, {})]
     if isinstance(item, dict) and len(item) == 1:
         ((name, settings),) = item.items()
         if name not in REGISTRY:
-            problems.append((where, MSG_UNKNOWN_APPROACH.format(approach=name, allowed=", ".join(REGISTRY))))
+            problems.append((where, unknown_approach_message(name)))
             return []
         settings = settings or {}
         if not isinstance(settings, dict):
@@ -340,9 +340,7 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
             if k != "approach" and k not in RUN_SPECS:
                 problems.append((f"exclude[{i}].{k}", f"unknown parameter; allowed: approach, {', '.join(RUN_SPECS)}"))
             elif k == "approach" and ex[k] not in REGISTRY:
-                problems.append(
-                    (f"exclude[{i}].approach", MSG_UNKNOWN_APPROACH.format(approach=ex[k], allowed=", ".join(REGISTRY)))
-                )
+                problems.append((f"exclude[{i}].approach", unknown_approach_message(ex[k])))
 
     if problems:
         raise StudyError(str(path), problems)
@@ -366,6 +364,8 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
             problems.append((e.where, str(e)[len(e.where) + 2 :]))
             continue
         label = approach_label(appr, resolved["approach_params"], explicit=tuple(ap))
+        if not resolved.get("respect_consent", True):  # a setting of its own: it profiles without consent
+            label += " (ignoring consent)"
         runs.append(RunSpec(resolved, run_id(resolved), label))
     if problems:
         raise StudyError(str(path), problems)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..features import group_mask, purpose_view
-from ..segmenters import Segmenter
+from ..segmenters import Segmenter, audience_file
+from ..vocabulary import QUASI_IDENTIFIERS
 from .parity import parity_counts, parity_decisions, parity_ratio
 from .policy import POLICY_COLUMNS, Policy, assign_actions, cap_harm, estimate_segment_values, vulnerable
 
@@ -48,14 +49,21 @@ def target_customers(
     masked: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Estimate segment values on the campaign customers `history` (the ones `seg` was fitted on),
-    then decide for `customers`: (segment values, decisions with each customer's `segment`). The
-    approach reads `customers` with the `masked` columns hidden (`kit.features.purpose_view`)."""
+    then decide for `customers`: (segment values, decisions with each customer's `segment` and the
+    audience file's quasi-identifiers as released, `released_<qi>`; `kit.segmenters.audience_file`).
+    The approach reads `customers` with the `masked` columns hidden (`kit.features.purpose_view`)."""
     seg_values = estimate_segment_values(history, seg.labels_, seg.n_segments_, policy.min_obs, seg.mass_segments_)
-    direct = seg.customer_values(customers)
-    labels = seg.predict(purpose_view(customers, masked))
-    values = direct if direct is not None else seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
+    view = purpose_view(customers, masked)
+    released_qis, labels = audience_file(seg, view, seg.predict(view))
+    values = seg_values[list(seg_values.columns[:4])].to_numpy()[labels]
+    direct = seg.customer_values(customers)  # the oracle's true values, except for mass-treated customers
+    if direct is not None:
+        own = ~np.isin(labels, seg.mass_segments_)
+        values[own] = direct[own]
     decisions = decide(seg, values, customers, policy, rng)
     decisions.insert(0, "segment", labels)
+    for qi in QUASI_IDENTIFIERS:  # the audience file: quasi-identifiers as released, with the segment
+        decisions[f"released_{qi}"] = released_qis[qi].to_numpy()
     return seg_values, decisions
 
 

@@ -8,17 +8,13 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_curve
 
-from kit.features import FEATURES, behaviour_features
 from kit.measures import (
-    attack_features,
     attribute_inference,
+    audience_privacy,
     best_threshold,
     clopper_pearson,
     epsilon_lower_bound,
     majority_predict,
-    membership_inference,
-    reid_rates,
-    release_points,
     unique_share,
     wilson_interval,
 )
@@ -42,8 +38,16 @@ def test_unique_share_and_reid_hand_computed():
     )
     # On the QIs alone only the last customer is unique: 1/6. With labels, the first group of three
     # splits 2 + 1 and the pair splits 1 + 1: customers 2, 3, 4 and 5 are unique: 4/6.
-    out = reid_rates(qi, np.array([0, 0, 1, 0, 1, 0]))
-    assert out == {"reid_rate": 4 / 6, "reid_rate_base": 1 / 6}
+    out = audience_privacy(qi, np.array([0, 0, 1, 0, 1, 0]))
+    # Classes (QIs + label): {0, 1}, {2}, {3}, {4}, {5}: the smallest holds 1.
+    assert out == {"reid_rate": 4 / 6, "reid_rate_base": 1 / 6, "min_audience_class": 1}
+    # Generalised quasi-identifiers released: one class of 3 per label.
+    released = _qi_frame([("any", "any", "PA01 to PA02", "any")] * 6)
+    assert audience_privacy(released, np.array([0, 0, 0, 1, 1, 1])) == {
+        "reid_rate": 0.0,
+        "reid_rate_base": 0.0,
+        "min_audience_class": 3,
+    }
     assert unique_share(np.array([7, 7, 9])) == 1 / 3
     assert math.isnan(unique_share(np.array([], dtype=int)))
 
@@ -107,49 +111,6 @@ def test_epsilon_lower_bound_hand_computed():
     want = max(math.log((1 - fnr_hi) / fpr_hi), math.log((1 - fpr_hi) / fnr_hi), 0.0)
     assert epsilon_lower_bound(10, 1000, 600, 1000) == pytest.approx(want, rel=1e-12)
     assert want > 3.0
-
-
-def test_release_points_prefers_centroids_and_keeps_feature_columns():
-    prof = pd.DataFrame({"size": [3, 0], "engagement": [0.5, np.nan], "log_recency": [1.0, np.nan]})
-    assert release_points({"profiles": prof}).to_dict("list") == {"engagement": [0.5], "log_recency": [1.0]}
-    cent = pd.DataFrame({"engagement": [0.1, 0.9]})
-    assert release_points({"profiles": prof, "centroids": cent}).to_dict("list") == {"engagement": [0.1, 0.9]}
-    assert release_points({"profiles": pd.DataFrame({"size": [10]})}).shape == (1, 0)
-    # Columns beyond the behaviour features count when the attacker can compute them.
-    cent = pd.DataFrame({"engagement": [0.1], "gender_female": [0.7], "secret": [1.0]})
-    assert list(release_points({"profiles": prof, "centroids": cent}, ["engagement", "gender_female"]).columns) == [
-        "engagement",
-        "gender_female",
-    ]
-
-
-def test_attack_features_hold_what_a_release_may_name(small_pop):
-    feats = attack_features(small_pop.customers.iloc[:50])
-    assert set(FEATURES) <= set(feats.columns)
-    assert {"age", "older", "gender_female", "gender_male", "age_band_75+", "income_band_high"} <= set(feats.columns)
-    assert (feats["gender_female"] == (small_pop.customers["gender"].iloc[:50] == "female")).all()
-
-
-def test_membership_inference_without_release_learns_nothing(small_pop):
-    out = membership_inference(
-        {"profiles": pd.DataFrame({"size": [10]})}, small_pop.history, small_pop.holdout, np.random.default_rng(0)
-    )
-    assert out == {"mia_advantage": 0.0, "mia_epsilon_lb": 0.0}
-
-
-def test_membership_inference_detects_a_release_of_the_members_themselves(small_pop):
-    # Releasing 200 members' own feature vectors as "centroids": those members sit at distance 0.
-    members = small_pop.history.iloc[:200]
-    release = {"centroids": behaviour_features(members).reset_index(drop=True)}
-    out = membership_inference(release, members, small_pop.holdout.iloc[:200], np.random.default_rng(0))
-    assert out["mia_advantage"] > 0.95
-    assert out["mia_epsilon_lb"] > 2.5
-    # Releasing centroids of everyone (k-means on 6k customers) leaks next to nothing.
-    feats = behaviour_features(small_pop.customers)
-    coarse = {"centroids": feats.groupby(small_pop.customers["channel"].to_numpy()).mean()}
-    weak = membership_inference(coarse, small_pop.history, small_pop.holdout, np.random.default_rng(0))
-    assert weak["mia_advantage"] < 0.1 and weak["mia_epsilon_lb"] < 0.2
-    assert set(FEATURES) >= set(release_points(coarse).columns)
 
 
 def test_wilson_interval_against_scipy():

@@ -42,6 +42,7 @@ def test_teaching_notebooks_numbered_each_with_an_answer_key():
         "02_proxies_solutions.ipynb",
         "04_fatigue_and_older_customers_solutions.ipynb",
         "05_retention_purpose_and_notices_solutions.ipynb",
+        "06_trust_over_time_solutions.ipynb",
     } <= {p.name for p in SOLUTIONS}
 
 
@@ -141,6 +142,27 @@ def test_lesson_5_a_short_window_reveals_less():
     change = runs[runs["retention_days"] == shortest]["change"]
     assert change.mean() < 0 and (change < 0).sum() > len(change) / 2
     assert (runs["notice_truthful"] == 1).all() and (runs["notice_reading_ease"] >= 60).all()
+
+
+@pytest.mark.slow
+def test_lesson_6_trust_response_drives_churn_the_same_for_all_at_zero():
+    """Notebook 6's claims: with no trust response every approach loses the very same customers; as the
+    response strengthens, kmeans loses more (mean over the notebook's worlds)."""
+    p = parameters_of(_notebook("06"))
+    lo, hi = min(p["sensitivities"]), max(p["sensitivities"])
+    assert lo == 0.0 and p["approaches"][0] == "kmeans"
+    runs = sweep(
+        {"n_customers": LESSON_N, "horizon": p["horizon"]},
+        {"trust_sensitivity": [lo, hi]},
+        p["approaches"],
+        seeds=p["seeds"],
+        progress=False,
+    )
+    at_zero = runs[runs["trust_sensitivity"] == lo]
+    assert (at_zero.groupby("seed")["churn_rate"].nunique() == 1).all()
+    assert (at_zero["optout_rate"] == 0).all()
+    churn = runs[runs["label"] == "kmeans"].groupby("trust_sensitivity")["churn_rate"].mean()
+    assert churn[hi] > churn[lo] + 0.1
 
 
 def test_as_list_reads_papermill_text():

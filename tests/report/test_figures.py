@@ -38,7 +38,7 @@ def _summary(rng, n=18):
                 "runs": 3,
                 **{f"gain_share_{k}": g + d for k, d in (("mean", 0), ("min", -0.1), ("max", 0.1))},
                 **{f"epsilon_{k}": eps for k in ("mean", "min", "max")},
-                **{f"mia_advantage_{k}": mia + d for k, d in (("mean", 0), ("min", -0.002), ("max", 0.002))},
+                **{f"tracing_advantage_{k}": mia + d for k, d in (("mean", 0), ("min", -0.002), ("max", 0.002))},
             }
         )
     return pd.DataFrame(rows)
@@ -62,7 +62,7 @@ def test_settings_of_one_approach_are_distinct_shades():
 
 def test_frontier_labels_never_overlap_and_epsilon_is_log_with_infinity_apart():
     s = _summary(np.random.default_rng(0))
-    fig = plot_frontiers(s, "gain_share", [("epsilon", "ε"), ("mia_advantage", "advantage")], {})
+    fig = plot_frontiers(s, "gain_share", [("epsilon", "ε"), ("tracing_advantage", "advantage")], {})
     boxes = label_boxes(fig)
     assert len(boxes) >= 10
     for i, (ax1, a) in enumerate(boxes):

@@ -63,6 +63,11 @@ def test_unaware_run_page_says_it_does_not_read_age(tmp_path):
         params = validate_run({"approach": approach, "n_customers": 1000})
         seg = fit_segmenter(params, build_population(params))
         assert expected in fit_narrative(params, seg), approach
+    # Purpose limitation hides the income band from marketing: the page says so.
+    params = validate_run({"approach": "kmeans", "n_customers": 1000})
+    assert "hidden from it: `income_band`" in fit_narrative(params, fit_segmenter(params, build_population(params)))
+    params = validate_run({"approach": "kmeans", "n_customers": 1000, "purpose_limitation": False})
+    assert "hidden" not in fit_narrative(params, fit_segmenter(params, build_population(params)))
 
 
 def test_metric_sections_cover_every_metric_once():
@@ -90,3 +95,17 @@ def test_link_checker_finds_broken_links_images_and_anchors(tmp_path):
     assert len(problems) == 6, problems
     for bit in ("missing.html", "'nope'", "gone.png", "not a PNG", "'nowhere'", "without index.html"):
         assert any(bit in p for p in problems), bit
+
+
+def test_report_of_a_study_with_no_finished_run_has_no_broken_link(tmp_path):
+    from kit.execution.runner import collect_results
+    from kit.report.html import render_study_report
+    from kit.study import load_study
+    from tests.conftest import ROOT
+
+    study = load_study(ROOT / "studies" / "smoke.yaml")
+    out = tmp_path / "smoke"
+    (out / "runs").mkdir(parents=True)
+    index = render_study_report(study, collect_results(study, out), out)
+    assert "No successful runs" in index.read_text()
+    assert check_page(index) == []

@@ -122,3 +122,11 @@ def test_truthful_notices_move_trust_only_when_truthful():
     assert base.metrics["notice_truthful"] == 1.0  # the kit's notices name what was read
     assert noticed.metrics["trust_end"] > base.metrics["trust_end"]
     assert noticed.metrics["value_policy"] == base.metrics["value_policy"]
+
+
+def test_retention_window_holds_in_every_period():
+    one, three = run(horizon=1, retention_days=90), run(horizon=3, retention_days=90)
+    for k, v in one.metrics.items():
+        if k not in LONGRUN_METRICS:
+            assert same(v, three.metrics[k]), k
+    assert three.metrics["value_longrun"] > one.metrics["value_longrun"]

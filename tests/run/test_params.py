@@ -17,7 +17,7 @@ def test_unknown_approach_message():
         validate_run({"approach": "kmeens"})
     assert str(e.value) == (
         "parameters.approach: unknown approach 'kmeens'; expected one of "
-        "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, consent_only, minimised, fair_kmeans, fair_targeting"
+        "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, minimised, fair_kmeans, fair_targeting"
     )
 
 

@@ -29,8 +29,10 @@ EXPECTED_METRICS = {
     "min_segment_size",
     "reid_rate",
     "reid_rate_base",
-    "mia_advantage",
-    "mia_epsilon_lb",
+    "min_audience_class",
+    "mia_audit_eps_lb",
+    "mia_audit_trials",
+    "tracing_advantage",
     *(f"attr_inference_{m}_{a}" for a in ("older", "gender") for m in ("lift", "r_attack", "r_base")),
     *(f"attr_inference_lift_{a}_{e}" for a in ("older", "gender") for e in ("lo", "hi")),
     *(f"{m}_{a}" for m in ("spd", "di", "eod", "aod", "balance") for a in ("older", "gender")),
@@ -87,7 +89,8 @@ def test_metrics_are_sane(kmeans_run):
     m = kmeans_run.metrics
     assert m["gain_share_lo"] <= m["gain_share"] <= m["gain_share_hi"]
     assert 0 <= m["reid_rate_base"] <= m["reid_rate"] <= 1  # a label can only split cells
-    assert 0 <= m["mia_advantage"] <= 1 and m["mia_epsilon_lb"] >= 0
+    assert m["mia_audit_trials"] == 28 and m["mia_audit_eps_lb"] == pytest.approx(1.20, abs=0.01)  # exact release
+    assert -1 <= m["tracing_advantage"] <= 1 and m["min_audience_class"] >= 1
     for a in ("older", "gender"):
         assert m[f"attr_inference_lift_{a}_lo"] <= m[f"attr_inference_lift_{a}"] <= m[f"attr_inference_lift_{a}_hi"]
         assert 0 <= m[f"balance_{a}"] <= 1
@@ -124,13 +127,15 @@ def test_min_cell_suppresses_small_groups():
 
 def test_reference_points_truth(kmeans_run):
     params = kmeans_run.params
-    oracle = run_experiment(validate_run({**params.as_dict(), "approach": "oracle", "approach_params": {}}))
+    oracle = run_experiment(
+        validate_run({**params.as_dict(), "approach": "oracle", "approach_params": {}, "respect_consent": False})
+    )
     m = oracle.metrics
     assert m["gain_share"] == 1.0 and m["gain_share_lo"] == 1.0 and m["gain_share_hi"] == 1.0
     mass = run_experiment(validate_run({**params.as_dict(), "approach": "mass", "approach_params": {}}))
     m = mass.metrics
     assert m["gain_share"] == 0.0 and m["reid_rate"] == m["reid_rate_base"]
-    assert m["mia_advantage"] == 0.0 and m["attr_inference_lift_gender"] == 0.0
+    assert m["tracing_advantage"] == 0.0 and m["attr_inference_lift_gender"] == 0.0
     assert m["n_released_segments"] == 1
 
 

@@ -106,7 +106,7 @@ def test_the_shipped_data_study_is_valid_once_its_table_is_exported(tmp_path, mo
     assert run_cli(["population", "--without-truth", "--n", "3000", "--seed", "0", "--out", str(out)]) == 0
     monkeypatch.chdir(tmp_path)
     study = load_study(study_file)
-    assert len(study.runs) == 18 and study.notebook == ROOT / "notebooks" / "your_data.ipynb"
+    assert len(study.runs) == 15 and study.notebook == ROOT / "notebooks" / "your_data.ipynb"
 
 
 def test_oracle_and_generator_knobs_are_refused_in_a_data_study(exports):

@@ -10,7 +10,7 @@ from kit.features import FEATURE_SETS, FEATURES, behaviour_features, feature_tab
 from kit.params import ParameterError
 from kit.population import make_population, true_net_values
 from kit.run import run_experiment, target, validate_run
-from kit.segmenters import REGISTRY, make_segmenter
+from kit.segmenters import MSG_CONSENT_ONLY_RETIRED, REGISTRY, ConsentGate, make_segmenter
 from kit.segmenters.rules import RFMSegmenter, condition_words
 from kit.vocabulary import TRUTH_COLUMNS
 
@@ -24,7 +24,6 @@ ISSUE_ORDER = [
     "unaware",
     "dp_kmeans",
     "kanon",
-    "consent_only",
     "minimised",
     "fair_kmeans",
     "fair_targeting",
@@ -264,54 +263,74 @@ def test_tree_needs_the_campaign(small_pop):
 # --- Consent ------------------------------------------------------------------------------------
 
 
-def test_consent_only_never_profiles_without_consent(fitted, small_pop):
-    seg = fitted["consent_only"]
+def _gated(small_pop, approach="kmeans", history=None):
+    return ConsentGate(make_segmenter(approach, random_state=0)).fit(small_pop.history if history is None else history)
+
+
+def test_consent_gate_never_profiles_without_consent(small_pop):
+    seg = _gated(small_pop)
     for part in (small_pop.history, small_pop.holdout):
         consent = part["profiling_consent"].to_numpy()
         assert (seg.profiled(part) == consent).all()
         labels = seg.predict(part)
-        assert (labels[~consent] == 0).all() and (labels[consent] > 0).all()
-    assert seg.mass_segments_ == (0,)
-    assert seg.descriptions_[0].startswith("Not profiled: no profiling consent;")
-    assert seg.release_["profiles"].loc[0].drop("size").isna().all()  # nothing released about them
+        assert (labels[~consent] == 6).all() and (labels[consent] < 6).all()
+    assert seg.mass_segments_ == (6,) and seg.n_segments_ == 7
+    assert seg.descriptions_[6].startswith("Not profiled (no profiling consent): ")
+    assert seg.release_["profiles"].loc[6].drop("size").isna().all()  # nothing released about them
+    assert seg.release_["profiles"].loc[6, "size"] == int((~small_pop.history["profiling_consent"]).sum())
 
 
-def test_consent_only_does_not_read_non_consenting_customers(fitted, small_pop):
+def test_consent_gate_does_not_read_non_consenting_customers(small_pop):
     """Rewriting every non-consenting customer's personal data changes nothing at all."""
     h = small_pop.history.copy()
     no = ~h["profiling_consent"].to_numpy()
     h.loc[no, "monetary"] = 9999.0
     h.loc[no, "age"] = 99
     h.loc[no, "channel"] = "phone"
-    seg = make_segmenter("consent_only", random_state=0).fit(h)
-    ref = fitted["consent_only"]
+    seg, ref = _gated(small_pop, history=h), _gated(small_pop)
     assert (seg.labels_ == ref.labels_).all()
     pd.testing.assert_frame_equal(seg.release_["centroids"], ref.release_["centroids"], check_exact=True)
     pd.testing.assert_frame_equal(seg.release_["profiles"], ref.release_["profiles"], check_exact=True)
     assert seg.descriptions_ == ref.descriptions_
 
 
-def test_consent_only_without_any_consent_is_mass(small_pop):
+def test_consent_gate_without_any_consent_is_mass(small_pop):
     h = small_pop.history.copy()
     h["profiling_consent"] = False
-    seg = make_segmenter("consent_only", random_state=0).fit(h)
+    seg = _gated(small_pop, history=h)
     assert seg.n_segments_ == 1 and (seg.predict(small_pop.holdout) == 0).all()
+    assert not seg.profiled(small_pop.holdout).any()
 
 
-@pytest.mark.parametrize("approach", ["consent_only", "mass"])
-def test_consent_violations_zero_in_a_run(approach):
-    r = run_experiment(validate_run({"approach": approach, "n_customers": 4000, "seed": 1}))
+def test_consent_gate_forwards_the_estimator(small_pop):
+    seg = _gated(small_pop, "dp_kmeans")
+    assert seg.epsilon_ == 1.0 and seg.ledger_ is seg.estimator.ledger_ and seg.name == "dp_kmeans"
+    fair = _gated(small_pop, "fair_targeting")
+    assert fair.targeting == "parity" and fair.protected == "older"
+
+
+@pytest.mark.parametrize("approach", list(REGISTRY))
+def test_consent_violations_zero_in_every_run_respecting_consent(approach):
+    r = run_experiment(validate_run({"approach": approach, "n_customers": 4000, "seed": 1, "audit_trials": 0}))
     assert r.metrics["consent_violations"] == 0
     assert r.metrics["undescribed_segments"] == 0
+    no = ~r.population.holdout["profiling_consent"].to_numpy()
+    if approach != "mass":  # every customer without consent gets the not-profiled segment
+        assert len(set(r.decisions["segment"].to_numpy()[no])) == 1
 
 
-def test_kmeans_profiles_customers_without_consent():
-    r = run_experiment(validate_run({"approach": "kmeans", "n_customers": 4000, "seed": 1}))
+def test_ignoring_consent_profiles_customers_without_it():
+    r = run_experiment(
+        validate_run(
+            {"approach": "kmeans", "n_customers": 4000, "seed": 1, "respect_consent": False, "audit_trials": 0}
+        )
+    )
     assert r.metrics["consent_violations"] == int((~r.population.holdout["profiling_consent"]).sum()) > 0
+    assert not isinstance(r.segmenter, ConsentGate)
 
 
 def test_not_profiled_segment_gets_the_mass_estimate():
-    params = validate_run({"approach": "consent_only", "n_customers": 4000, "seed": 2})
+    params = validate_run({"approach": "kmeans", "n_customers": 4000, "seed": 2, "audit_trials": 0})
     from kit.run import build_population, fit_segmenter
 
     pop = build_population(params)
@@ -319,10 +338,27 @@ def test_not_profiled_segment_gets_the_mass_estimate():
     values, decisions = target(params, pop, seg)
     mass_params = validate_run({"approach": "mass", "n_customers": 4000, "seed": 2})
     mass_values, _ = target(mass_params, pop, fit_segmenter(mass_params, pop))
-    assert values.loc[0, "fallback"]
+    assert values.loc[6, "fallback"]
     assert (
-        values.loc[0, ["none", "discount", "loyalty", "new_product"]].tolist()
+        values.loc[6, ["none", "discount", "loyalty", "new_product"]].tolist()
         == mass_values.loc[0, ["none", "discount", "loyalty", "new_product"]].tolist()
+    )
+
+
+def test_oracle_reference_sees_everyone():
+    """An oracle run behind the gate gains less than the oracle reference, which ignores consent."""
+    r = run_experiment(validate_run({"approach": "oracle", "n_customers": 4000, "seed": 1, "audit_trials": 0}))
+    assert r.metrics["consent_violations"] == 0 and 0 < r.metrics["gain_share"] < 1
+
+
+def test_retired_consent_only_points_to_respect_consent():
+    with pytest.raises(ParameterError) as e:
+        validate_run({"approach": "consent_only"})
+    assert str(e.value) == "parameters.approach: " + MSG_CONSENT_ONLY_RETIRED
+    assert MSG_CONSENT_ONLY_RETIRED == (
+        "consent_only was retired: every approach now fits on and profiles only customers with profiling consent "
+        "(the others get the mass treatment); use kmeans, and the run parameter respect_consent (default true; "
+        "false shows what ignoring consent would buy)"
     )
 
 
@@ -399,7 +435,7 @@ def test_unknown_approach_and_parameter_named():
         make_segmenter("dbscan")
     assert str(e.value) == (
         "approach: unknown approach 'dbscan'; expected one of mass, oracle, rfm, kmeans, gmm, tree, unaware, "
-        "dp_kmeans, kanon, consent_only, minimised, fair_kmeans, fair_targeting"
+        "dp_kmeans, kanon, minimised, fair_kmeans, fair_targeting"
     )
     with pytest.raises(
         ParameterError, match="approach_params.eps: unknown parameter of approach 'mass'; allowed: none"
@@ -455,4 +491,4 @@ def test_every_approach_runs_end_to_end(name):
     assert m["offer_rate"] <= 0.5  # the budget
     assert m["n_released_segments"] == r.segmenter.n_segments_
     if name == "kanon":
-        assert m["min_segment_size"] >= 50
+        assert m["min_audience_class"] >= 50

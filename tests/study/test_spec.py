@@ -65,9 +65,15 @@ MALFORMED = [
         "grid.proxy_strength[2]: 2.5 is out of range; expected a number >= 0 and <= 1",
     ),
     (
+        GOOD.replace("[mass,", "[mass, consent_only,"),
+        "grid.approach[1]: consent_only was retired: every approach now fits on and profiles only customers with "
+        "profiling consent (the others get the mass treatment); use kmeans, and the run parameter respect_consent "
+        "(default true; false shows what ignoring consent would buy)",
+    ),
+    (
         GOOD.replace("[mass,", "[mass, gmmm,"),
         "grid.approach[1]: unknown approach 'gmmm'; expected one of "
-        "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, consent_only, minimised, fair_kmeans, fair_targeting",
+        "mass, oracle, rfm, kmeans, gmm, tree, unaware, dp_kmeans, kanon, minimised, fair_kmeans, fair_targeting",
     ),
     (
         GOOD.replace("n_clusters: [3, 5]", "n_clusters: [3, 0]"),
