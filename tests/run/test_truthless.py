@@ -88,7 +88,7 @@ def test_csv_parquet_and_duckdb_studies_give_identical_metrics_without_truth(exp
         "di_gender",
         "spd_older",
         "balance_gender",
-        "mia_advantage",
+        "tracing_advantage",
     ):
         assert key in km and np.isfinite(km[key]), key
     assert km["value_policy_ope_lo"] <= km["value_policy_ope"] <= km["value_policy_ope_hi"]
