@@ -42,7 +42,7 @@ def study_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     path = tmp / "e2e.yaml"
     path.write_text(E2E_STUDY)
-    out = tmp / "out"
+    out = tmp / "reports" / "e2e"  # reports/ is created by the kit: it owns it and writes its index
     code = run_cli(["run", str(path), "--out", str(out), "--jobs", "2"])
     return path, out, code
 

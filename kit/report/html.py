@@ -22,9 +22,10 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from .. import __version__
-from ..records import OK, read_manifest, write_atomic
+from ..records import OK, REPORTS_MARKER, read_manifest, write_atomic
 from ..study import Study
 from ..vocabulary import MIN_CELL
+from .findings import headline_findings, worst_cells
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
 from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
 from .longrun import is_longrun, longrun_comparisons, longrun_findings, longrun_table_html, plot_longrun
@@ -34,9 +35,10 @@ from .summaries import (
     DERIVED,
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
+    comparisons,
+    data_findings,
     fairness_metrics,
     gain_metric,
-    headline_findings,
     pareto_front,
     protected_attrs,
     summarise,
@@ -72,18 +74,19 @@ def is_count(metric: str) -> bool:
 
 
 def _summary_html(summary: pd.DataFrame, metrics) -> str:
-    """Mean over seeds with the range below it; columns that print the same for every setting are left
-    out of the table and named (with their value) under it."""
+    """Mean over worlds (seeds) with the 95% interval of that mean over worlds (Student t) below it;
+    columns that print the same for every setting are left out of the table and named (with their
+    value) under it."""
     metrics = [(m, h, d) for m, h, d in metrics if f"{m}_mean" in summary.columns]
     shown, constant = [], []
     for m, h, d in metrics:
-        cols = [summary[f"{m}_{k}"] for k in ("mean", "min", "max")]
+        cols = [summary[f"{m}_{k}"] for k in ("mean", "lo", "hi")]
         integer = is_count(m)
         dec = decimals_for(pd.concat(cols).to_numpy(dtype=float))
         if len(summary) > 1 and all(is_constant(c, dec, integer) for c in cols):
             mean, lo, hi = (c.iloc[0] for c in cols)
             rng, same = fmt_range(lo, hi, dec, integer), fmt_number(mean, dec, integer)
-            constant.append(f"{h} ({same}" + (f", range {rng}" if rng != same else "") + ")")
+            constant.append(f"{h} ({same}" + (f", 95% interval {rng}" if rng != same else "") + ")")
         else:
             shown.append((m, h, d, dec, integer))
     head = "".join(f"<th title='{html.escape(d)}'>{html.escape(h)}</th>" for m, h, d, _, _ in shown)
@@ -91,7 +94,7 @@ def _summary_html(summary: pd.DataFrame, metrics) -> str:
     for _, r in summary.iterrows():
         cells = []
         for m, _, _, dec, integer in shown:
-            mean, lo, hi = r[f"{m}_mean"], r[f"{m}_min"], r[f"{m}_max"]
+            mean, lo, hi = r[f"{m}_mean"], r[f"{m}_lo"], r[f"{m}_hi"]
             txt = escaped(mean, dec, integer)
             rng = fmt_range(lo, hi, dec, integer)
             if np.isfinite(mean) and rng != fmt_number(mean, dec, integer):
@@ -206,9 +209,11 @@ FRONTIER_FIGURES = [
 ]
 GAIN_AXIS = {"gain_share": "gain share (1 = oracle, 0 = mass)", "gain_ope": "gain over mass per customer (off-policy)"}
 FRONTIER_CAPTION = (
-    "{title}. Each point is an approach setting at its mean over seeds, numbered as in the legend; bars span "
-    "the minimum to the maximum over seeds; ringed points are Pareto-efficient (no other setting has more gain "
-    "at less cost). Lower cost is to the left."
+    "{title}. Each point is an approach setting at its mean over the worlds (seeds), numbered as in the legend; "
+    "bars are the 95% interval of that mean over worlds (Student t); ringed points are Pareto-efficient at the "
+    "means (no other setting has more mean gain at less mean cost). Settings move together from world to world, "
+    "so overlapping bars do not make two settings alike: comparisons.csv pairs them by world. Lower cost is to "
+    "the left."
 )
 EPSILON_NOTE = (
     " ε is on a log scale; settings without a formal guarantee (ε = ∞) stand side by side in the grey strip at "
@@ -280,7 +285,7 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
         if not axes:
             continue
         fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
-        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain])
+        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain], bounds=("lo", "hi"))
         caption = FRONTIER_CAPTION.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
         figs.append(_figure_record(out, file, fig, caption, "summary.csv"))
     pairs = [p for p in GAIN_PAIRS if {p[1], p[2]} <= set(group_gain.get("group", ()))]
@@ -322,7 +327,14 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     out = Path(out_dir)
     summary = failed_seeds(results, summarise(results)) if (results["status"] == OK).any() else pd.DataFrame()
     labels = list(dict.fromkeys(results["label"]))
-    stacked = {name: read_run_tables(out, results, name) for name in ("by_age_band_gender", "gain_by_group")}
+    reference = study.reference if study.reference in labels else None
+    comps = comparisons(results, reference) if reference and not summary.empty else None
+    if comps is not None:
+        write_atomic(out / "comparisons.csv", comps.to_csv(index=False).encode())
+    stacked = {
+        name: read_run_tables(out, results, name)
+        for name in ("by_age_band_gender", "gain_by_group", "fairness_by_age_band_gender")
+    }
     gain = stacked["gain_by_group"]
     group_gain = group_gain_summary(gain, labels) if not gain.empty else pd.DataFrame()
     group_html, group_tables = group_tables_html(stacked, labels)
@@ -394,7 +406,13 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         labels=", ".join(labels),
         seeds=", ".join(str(s) for s in sorted(results["seed"].unique())),
         population=population,
-        findings=(longrun["findings"][:1] if longrun else []) + headline_findings(summary),
+        findings=(longrun["findings"][:1] if longrun else [])
+        + (
+            data_findings(summary)  # a customer table: gain off-policy, declared protected columns
+            if data_source
+            else headline_findings(summary, comps, reference, worst_cells(stacked["fairness_by_age_band_gender"]))
+        ),
+        reference=reference if comps is not None else None,  # the note links comparisons.csv
         longrun=longrun,
         figures=figures,
         gain_table=Markup(
@@ -426,9 +444,15 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     return index
 
 
-def render_reports_index(reports_dir: str | Path) -> Path:
-    """reports/index.html: a link to every study report rendered under reports/, with its size and date."""
+def render_reports_index(reports_dir: str | Path) -> Path | None:
+    """reports/index.html: a link to every study report rendered under reports/, with its size and date.
+
+    Written only in a folder the kit owns (its marker, REPORTS_MARKER, is there): `crmkit run --out
+    X/Y` must not replace a user's X/index.html. Returns None where nothing was written.
+    """
     reports = Path(reports_dir)
+    if not (reports / REPORTS_MARKER).exists():
+        return None
     items = []
     for p in sorted(reports.glob("*/index.html")):
         res = p.parent / "results.csv"

@@ -19,18 +19,22 @@ from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
+    INTERSECTION,
     attack_columns,
     attribute_inference,
     audience_privacy,
     canary_audit,
+    cap_excluded_share,
     ethics_checks,
     fairness_metrics_many,
     fairness_table,
     gain_by_group,
     gain_share,
     group_table,
+    intersection_metrics,
     make_canary,
     min_segment_size,
+    offer_beneficial,
     policy_value,
     segment_balance,
     tracing_attack,
@@ -251,8 +255,12 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     labels = decisions["segment"].to_numpy()
     helps = truly_helps(holdout)
     offered = decisions["offered"].to_numpy()
+    eligible = decisions["eligible"].to_numpy(dtype=bool)
+    hit = offer_beneficial(holdout, actions["policy"])
     groups = {attr: (holdout[col] == unpriv).to_numpy() for attr, (col, unpriv) in FAIRNESS_ATTRS.items()}
-    fair = fairness_metrics_many(offered, helps, groups)
+    fair = fairness_metrics_many(offered, hit, helps, groups, eligible)
+    cells = holdout[list(INTERSECTION)].astype(str).agg(" / ".join, axis=1).to_numpy()
+    fair.update(intersection_metrics(cells, offered, hit, helps, eligible, min_cell=MIN_CELL))
     metrics = {
         "value_policy": v_pol,
         "value_mass": v_mass,
@@ -288,6 +296,14 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             }
         )
     metrics.update(fair)
+    metrics["cap_excluded_older"] = cap_excluded_share(
+        holdout["older"].to_numpy(), holdout["contacts_90d"].to_numpy(), params.older_contact_cap
+    )
+    # Disparate impact over everyone, the contact cap's exclusions included: beside di_older, it
+    # shows how much of an older customers' offer gap the cap (a wellbeing protection) makes.
+    older = groups["older"]
+    rate_older, rate_younger = offered[older].mean() if older.any() else math.nan, offered[~older].mean()
+    metrics["di_older_all"] = float(rate_older / rate_younger) if rate_younger > 0 else math.nan
     metrics.update(wellbeing_metrics(holdout, labels, actions["policy"]))
     metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
     metrics.update(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..measures import truly_helps
+from ..measures import offer_beneficial, truly_helps
 from ..records import jsonable, versions, write_atomic
 from ..sources import DataTable
 from .pipeline import RunResult
@@ -19,8 +19,10 @@ from .truthless import TRUTH_ONLY
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
     """Write metrics.json (metrics, parameters, versions, fingerprint) and decisions.parquet.
 
-    decisions.parquet holds the held-out decisions so anyone can recompute the fairness numbers;
-    reports never show it. timings.json holds the seconds the run spent in each stage (`kit.run.timing`);
+    decisions.parquet holds the held-out decisions so anyone can recompute the fairness numbers:
+    `eligible` (the policy may contact the customer), `offered`, `beneficial` (offered an action that
+    truly beats no contact: a hit) and `helps` (some action truly beats no contact); reports never
+    show it. timings.json holds the seconds the run spent in each stage (`kit.run.timing`);
     it is kept apart so that metrics.json stays identical, byte for byte, across reruns. Files are
     written atomically but not fsynced one by one (see `write_atomic`).
     """
@@ -39,8 +41,16 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
             **protected,
             "segment": result.decisions["segment"].to_numpy(),
             "action": result.decisions["action"].astype(str).to_numpy(),
+            "eligible": result.decisions["eligible"].to_numpy(),
             "offered": result.decisions["offered"].to_numpy(),
-            **({} if table else {"helps": truly_helps(holdout)}),
+            **(
+                {}
+                if table
+                else {
+                    "beneficial": offer_beneficial(holdout, result.decisions["action"].cat.codes.to_numpy()),
+                    "helps": truly_helps(holdout),
+                }
+            ),
         }
     )
     buf = io.BytesIO()

@@ -138,6 +138,7 @@ def study_schema() -> dict[str, Any]:
                 "uniqueItems": True,
                 "items": spec_schema(RUN_SPECS["seed"]),
             },
+            "reference": {"description": STUDY_KEYS["reference"], "type": "string"},
             "data": {
                 # A customer table's mapping (kit.sources.spec); load_study checks it and the table in full.
                 "description": STUDY_KEYS["data"],

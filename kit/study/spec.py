@@ -45,10 +45,13 @@ STUDY_KEYS = {
     "pair": "parameters varied together: lists of equal length, crossed with the grid",
     "exclude": "a list of partial parameter sets; matching runs are dropped",
     "seeds": "a list of seeds (integers >= 0); every grid point runs once per seed",
+    "reference": "the setting every other is compared with, paired by world, named as results.csv labels "
+    "settings (e.g. kmeans(n_clusters=6)); default: kmeans at its default parameters, if the study runs it",
     "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
 REQUIRED_KEYS = ("name", "seeds")
 MAX_RUNS = MAX_RUNS_PER_STUDY
+MSG_UNKNOWN_REFERENCE = "{reference!r} is not a setting of this study; expected one of {labels}"
 MSG_NOTEBOOK_NOT_FOUND = (
     "{notebook} not found in {root}; paths in a study file are relative to the study file's folder "
     "(e.g. ../notebooks/experiment.ipynb for a study in studies/), or leave notebook out for the kit's own"
@@ -96,6 +99,16 @@ class Study:
     runs: list[RunSpec] = field(default_factory=list)
     source: Path | None = None
     raw: dict = field(default_factory=dict)
+    reference: str | None = None  # the setting others are compared with (a label), if any
+
+
+def default_reference(labels) -> str | None:
+    """kmeans at its default parameters (labelled `kmeans`, or `kmeans(n_clusters=6)` when the study
+    lists the default k explicitly), if among `labels`; else None (no paired comparisons)."""
+    for cand in ("kmeans", "kmeans(n_clusters=6)"):
+        if cand in labels:
+            return cand
+    return None
 
 
 def run_id(params: dict) -> str:
@@ -367,6 +380,10 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         if not resolved.get("respect_consent", True):  # a setting of its own: it profiles without consent
             label += " (ignoring consent)"
         runs.append(RunSpec(resolved, run_id(resolved), label))
+    labels = list(dict.fromkeys(r.label for r in runs))
+    reference = raw.get("reference")
+    if reference is not None and reference not in labels:
+        problems.append(("reference", MSG_UNKNOWN_REFERENCE.format(reference=reference, labels=", ".join(labels))))
     if problems:
         raise StudyError(str(path), problems)
     if not runs:
@@ -382,4 +399,5 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         runs=runs,
         source=path,
         raw=raw,
+        reference=reference if reference is not None else default_reference(labels),
     )

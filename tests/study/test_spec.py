@@ -153,3 +153,21 @@ def test_notebook_path_is_relative_to_the_study_file(tmp_path):
     assert msg in str(e.value)
     p.write_text("\n".join(line for line in GOOD.splitlines() if not line.startswith("notebook:")))
     assert load_study(p).notebook == ROOT / "notebooks" / "experiment.ipynb"  # no notebook: the kit's own
+
+
+def test_reference_setting(tmp_path):
+    from kit.study.spec import MSG_UNKNOWN_REFERENCE
+
+    # None named, and no kmeans at its defaults: no reference (no paired comparisons).
+    assert load_study(_write(tmp_path, GOOD), ROOT).reference is None
+    s = load_study(_write(tmp_path, GOOD + "reference: kmeans(n_clusters=3)\n"), ROOT)
+    assert s.reference == "kmeans(n_clusters=3)"
+    default = GOOD.replace("{kmeans: {n_clusters: [3, 5]}}", "{kmeans: {n_clusters: [6, 8]}}")
+    assert load_study(_write(tmp_path, default), ROOT).reference == "kmeans(n_clusters=6)"
+    with pytest.raises(StudyError) as e:
+        load_study(_write(tmp_path, GOOD + "reference: kmeans\n"), ROOT)
+    msg = MSG_UNKNOWN_REFERENCE.format(reference="kmeans", labels="mass, kmeans(n_clusters=3), kmeans(n_clusters=5)")
+    assert e.value.problems == [("reference", msg)]
+    assert msg == (
+        "'kmeans' is not a setting of this study; expected one of mass, kmeans(n_clusters=3), kmeans(n_clusters=5)"
+    )
