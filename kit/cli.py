@@ -13,16 +13,15 @@
     crmkit population --n N --seed S --out FILE     write a population and its datasheet
     crmkit validate-population FILE                 check a saved population against the data contract
 
-Exit status: 0 success, 1 a run failed or a verification differed, 2 invalid input.
+Exit status: 0 success, 1 a run failed or a verification differed, 2 invalid input (or the folder is
+in use), 3 the environment refused (no space, read-only, no permission), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .params import KNOB_RANGES  # light: params imports nothing else of the kit
@@ -40,6 +39,7 @@ def _positive_int(text: str) -> int:
 
 def cmd_run(args) -> int:
     from .cli_tools import resolve_study_path
+    from .execution.folders import claim_study_folder
     from .execution.runner import run_study
     from .records import OK
     from .report.html import render_study_report
@@ -60,19 +60,33 @@ def cmd_run(args) -> int:
         from .execution.dask import SchedulerError, check_scheduler
 
         try:
-            check_scheduler(args.scheduler)
-            results = run_study(study, out, jobs=jobs, scheduler=args.scheduler)
+            check_scheduler(args.scheduler)  # before anything is created
         except SchedulerError as e:
             print(f"crmkit run: {e}", file=sys.stderr)
             return 2
-    else:
-        results = run_study(study, out, jobs=jobs)
-    index = render_study_report(study, results, out)
+    claim_study_folder(out, reports_default=not args.out)  # before the lock file: never in a user's folder
+    with _owning(out):  # one owner from the first run to the last line of the report
+        if args.scheduler is not None:
+            try:
+                results = run_study(study, out, jobs=jobs, force=args.force, scheduler=args.scheduler)
+            except SchedulerError as e:
+                print(f"crmkit run: {e}", file=sys.stderr)
+                return 2
+        else:
+            results = run_study(study, out, jobs=jobs, force=args.force)
+        index = render_study_report(study, results, out)
     n_failed = int((results["status"] != OK).sum())
     if n_failed:
         print(f"{n_failed} of {len(results)} runs failed; see the report.", file=sys.stderr)
     print(f"report: {index.resolve()}")
     return 1 if n_failed else 0
+
+
+def _owning(out: Path, shared: bool = False):
+    """The folder's lock; FolderBusy and NotAStudyFolder become exit status 2 in `main`."""
+    from .execution.folders import FolderLock
+
+    return FolderLock(out, shared=shared)
 
 
 def study_of(out: Path, study_path: str | None = None, require_notebook: bool = True):
@@ -106,15 +120,17 @@ def cmd_report(args) -> int:
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
-    index = render_study_report(study, collect_results(study, out), out)
+    with _owning(out):
+        results = collect_results(study, out)
+        index = render_study_report(study, results, out)
+    for _, r in results[results["status"] == "broken"].iterrows():
+        print(f"{r['run_id']} ({r['label']}, seed {r['seed']}): {r['error']}", file=sys.stderr)
     print(f"report: {index.resolve()}")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from .execution.manifests import git_revision
-    from .execution.runner import execute_run
-    from .records import OK, load_metrics, read_manifest
+    from .execution.verify import verify_study
     from .study import StudyError
 
     out = Path(args.dir)
@@ -123,37 +139,12 @@ def cmd_verify(args) -> int:
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
-    done = [r for r in study.runs if (read_manifest(out / "runs" / r.run_id) or {}).get("status") == OK]
-    if not done:
-        print(f"{out}: no finished runs to verify", file=sys.stderr)
+    if not (out / "runs").is_dir():
+        print(f"{out}: no runs to verify", file=sys.stderr)
         return 2
-    sample = done[: args.sample] if args.sample else done
-    differ = 0
-    print(f"{'run':18} {'setting':28} {'seed':>5} {'metrics':>8} {'differ':>7}")
-    with tempfile.TemporaryDirectory() as tmp:
-        git = git_revision()
-        for spec in sample:
-            rec = execute_run(spec, str(study.notebook), tmp, git)
-            before = load_metrics(out / "runs" / spec.run_id / "metrics.json")["metrics"]
-            if rec["status"] != OK:
-                print(f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {'-':>8} {'FAILED':>7}")
-                differ += 1
-                continue
-            after = load_metrics(Path(tmp) / spec.run_id / "metrics.json")["metrics"]
-            bad = [k for k in set(before) | set(after) if not _same(before.get(k), after.get(k))]
-            differ += bool(bad)
-            print(
-                f"{spec.run_id:18} {spec.label[:28]:28} {spec.params['seed']:>5} {len(before):>8} {len(bad):>7}"
-                + (f"  ({', '.join(sorted(bad))})" if bad else "")
-            )
-    print(f"{len(sample) - differ} of {len(sample)} runs reproduced exactly")
-    return 1 if differ else 0
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b and type(a) is type(b)
+    with _owning(out, shared=True):
+        verdicts = verify_study(study, out, sample=args.sample, stream=sys.stdout)
+    return 0 if verdicts and all(v.outcome == "reproduced" for v in verdicts) else 1
 
 
 def cmd_approaches(args) -> int:
@@ -208,6 +199,17 @@ def cmd_population(args) -> int:
         print(f"crmkit population: {e}", file=sys.stderr)
         return 2
     seed = knobs.pop("seed")
+    if args.without_truth:
+        from .sources.export import EXPORT_SUFFIXES, EXPORT_TABLE, MSG_EXPORT_SUFFIX, export_without_truth
+
+        if Path(args.out).suffix.lower() not in EXPORT_SUFFIXES:
+            print(f"crmkit population: {MSG_EXPORT_SUFFIX.format(path=args.out)}", file=sys.stderr)
+            return 2
+        pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
+        path = export_without_truth(pop.customers, args.out)
+        where = f" (table {EXPORT_TABLE})" if path.suffix.lower() in (".duckdb", ".db") else ""
+        print(f"customer table without truth: {path}{where} ({len(pop.customers)} customers)")
+        return 0
     pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
     path = save_population(pop, args.out)
     sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"), source=path.name)
@@ -267,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=MAX_RUNS_PER_STUDY,
         help=f"refuse a study whose grid expands to more runs than this (default {MAX_RUNS_PER_STUDY:,})",
     )
+    r.add_argument("--force", action="store_true", help="re-execute every run, also those finished on the same code")
     r.add_argument(
         "--dry-run", action="store_true", help="list the runs, which are done and a time estimate; run nothing"
     )
@@ -309,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{spec.doc}; {spec.allowed()} (default {spec.default!r})",
         )
     pop.add_argument("--out", required=True, help="output parquet file; the datasheet goes beside it (.datasheet.md)")
+    pop.add_argument(
+        "--without-truth",
+        action="store_true",
+        help="write only the firm's columns (no truth), as a researcher's export: .csv, .parquet or a DuckDB "
+        "database (.duckdb/.db, table customers); no datasheet",
+    )
     pop.set_defaults(func=cmd_population)
 
     vp = sub.add_parser("validate-population", help="check a saved population against the data contract")
@@ -318,12 +327,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status is the README's: 0 ok, 1 a run failed or differed,
+    2 invalid input (including a folder another crmkit process owns), 3 the environment refused
+    (no space, read-only, no permission), 130 interrupted (Ctrl-C; run again to resume)."""
+    from .execution.folders import FolderBusy, NotAStudyFolder, StudyInterrupted, WorkerDied, environment_problem
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except (FolderBusy, NotAStudyFolder) as e:
+        print(f"crmkit {args.command}: {e}", file=sys.stderr)
+        return 2
+    except StudyInterrupted as e:
+        print(f"crmkit {args.command}: {e}", file=sys.stderr)
+        return 130
+    except WorkerDied as e:
+        print(f"crmkit {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"crmkit {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `crmkit ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+    except Exception as e:
+        env = environment_problem(e)
+        if env is None:
+            raise
+        print(f"crmkit {args.command}: {env}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -66,15 +66,19 @@ def estimate_seconds(per_run: list[float], n_runs: int, jobs: int) -> float | No
 
 def cmd_dry_run(study, out: Path, jobs: int, stream=None) -> int:
     """List a study's runs and which are already done, with an estimate; execute nothing."""
-    from .records import OK, read_manifest
+    from .execution.manifests import check_run, code_identity
+    from .records import OK
 
     stream = stream or sys.stdout
     runs_dir = out / "runs"
+    identity = code_identity(study.notebook)  # the runner's own judgement (kit.execution.manifests)
+    words = {OK: "done", "missing": "to run", "failed": "failed before", "changed": "code changed"}
     rows, todo = [], 0
     for spec in study.runs:
-        m = read_manifest(runs_dir / spec.run_id) or {}
-        status = m.get("status")
-        state = "done" if status == OK else ("failed before: will run again" if status else "to run")
+        s = check_run(runs_dir / spec.run_id, identity)
+        state = words.get(s.state, s.state)
+        if s.state not in (OK, "missing"):
+            state += f": will run again ({s.detail[:80]})" if s.state == "broken" else ": will run again"
         todo += state != "done"
         rows.append((spec.run_id, spec.label, spec.params["seed"], state))
     width = max([len(r[1]) for r in rows] + [7])
@@ -122,6 +126,13 @@ def cmd_clean(args) -> int:
     except StudyError as e:
         print(str(e), file=sys.stderr)
         return 2
+    from .execution.folders import FolderLock
+
+    with FolderLock(out):  # a running study's work folders look stale: never remove them under it
+        return _clean(study, out, args.yes)
+
+
+def _clean(study, out: Path, yes: bool) -> int:
     stale = stale_runs(study, out)
     if not stale:
         print(f"{out}: every run folder belongs to the study; nothing to remove")
@@ -133,10 +144,10 @@ def cmd_clean(args) -> int:
         except (OSError, ValueError):
             pass
         what = f"{m.get('label', '?')}, seed {m.get('seed', '?')}" if m else "no manifest"
-        print(f"{'removed' if args.yes else 'would remove'} {d} ({what})")
-        if args.yes:
+        print(f"{'removed' if yes else 'would remove'} {d} ({what})")
+        if yes:
             shutil.rmtree(d)
-    if not args.yes:
+    if not yes:
         print(f"{len(stale)} folder(s); run again with --yes to remove them")
     else:
         print(f"removed {len(stale)} folder(s); `crmkit report {out}` re-renders the report")

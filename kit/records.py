@@ -22,6 +22,10 @@ from . import __version__
 
 # A run's status in its manifest.
 OK, FAILED = "ok", "failed"
+# Markers of the folders the kit owns (kit.execution.folders): a study's output folder, and a folder
+# of study folders whose index.html (the list of studies) the kit may write.
+STUDY_MARKER = ".crmkit-study"
+REPORTS_MARKER = ".crmkit-reports"
 
 # Packages whose versions every result records.
 RECORDED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "aif360", "papermill", "matplotlib", "pyarrow")
@@ -65,12 +69,16 @@ def write_atomic(path: str | Path, data: bytes | Callable[[Path], None], *, sync
     target, then rename: readers never see half a file, and a failure leaves no temporary file.
 
     The temporary name is hidden, unique and on the same filesystem, so the rename is atomic.
+    Bytes identical to the file already there are not written again: re-rendering a finished
+    study changes nothing on disk, and works in a read-only folder.
     `sync` flushes bytes to the disk before the rename (fsync: 5-20 ms a file here), so that a
     power cut cannot leave an empty file under the final name; a crash of the process cannot
     either way. Files of a run being executed skip it (`kit.run.save_run`): the run's whole folder
     only counts once the runner has written its manifest.
     """
     path = Path(path)
+    if not callable(data) and _same_content(path, data):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -87,6 +95,16 @@ def write_atomic(path: str | Path, data: bytes | Callable[[Path], None], *, sync
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
 
 
 def versions() -> dict:

@@ -42,7 +42,7 @@ def study_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     path = tmp / "e2e.yaml"
     path.write_text(E2E_STUDY)
-    out = tmp / "out"
+    out = tmp / "reports" / "e2e"  # reports/ is created by the kit: it owns it and writes its index
     code = run_cli(["run", str(path), "--out", str(out), "--jobs", "2"])
     return path, out, code
 
@@ -52,3 +52,14 @@ def pytest_collection_modifyitems(config, items):
     another having run first (module-scoped fixtures are rebuilt per module either way)."""
     if os.environ.get("CRMKIT_TEST_ORDER") == "reverse":
         items.reverse()
+
+
+def set_rows(df, column, rows, value):
+    """A copy of `df` with `column` set to `value` at the given row positions (categoricals become objects)."""
+    import pandas as pd
+
+    df = df.copy()
+    if isinstance(df[column].dtype, pd.CategoricalDtype):
+        df[column] = df[column].astype(object)
+    df.loc[df.index[rows], column] = value
+    return df

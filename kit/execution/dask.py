@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 import kit
 
 from ..records import FAILED, OK
+from .folders import place_run_folder
 from .manifests import _now
 from .runner import execute_run
 
@@ -90,9 +90,7 @@ def write_run_folder(runs_dir: Path, run_id: str, files: dict[str, bytes]) -> Pa
             raise ValueError(f"{run_id}: a worker sent a file outside its run folder: {rel!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(work, final)
+    place_run_folder(work, final)  # never deletes the previous folder before this one is in place
     return final
 
 

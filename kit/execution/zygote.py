@@ -39,6 +39,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -283,6 +284,28 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # ipykernel's parent poller (JPY_PARENT_PID) still ends the kernel within a second
+
+
+WATCHDOG_INTERVAL = 0.5  # seconds between a worker's looks at its parent
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process (a runner's pool worker) end as soon as `parent` dies, even by SIGKILL.
+
+    PR_SET_PDEATHSIG does it at once on Linux, but fires when the parent *thread* that started us
+    ends; a watchdog thread that looks at getppid() twice a second covers that and other systems.
+    The worker's zygote sees the worker go and kills its kernels, so nothing is left running.
+    """
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_INTERVAL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="crmkit-parent-watchdog", daemon=True).start()
 
 
 def _become_kernel(

@@ -78,7 +78,8 @@ def test_verify_passes_then_catches_a_changed_metric(study_run, tmp_path, capsys
     path.write_text(json.dumps(rec))
     assert run_cli(["verify", str(copy), "--sample", "1"]) == 1
     printed = capsys.readouterr().out
-    assert "(gain_share)" in printed and "0 of 1 runs reproduced exactly" in printed
+    assert "(gain_share, metrics.json: " in printed  # the changed metric, and the file edited after the run
+    assert "0 of 1 runs reproduced exactly; 1 differ" in printed
 
 
 @pytest.mark.slow
