@@ -30,6 +30,7 @@ from kit.measures import (
     fairness_table,
     gain_by_group,
     group_table,
+    offer_beneficial,
     segment_balance,
     truly_helps,
 )
@@ -60,8 +61,10 @@ def stage_breakdown(params, pop, seg, decisions) -> list[tuple[str, float]]:
     rows.append(("gain by group + bootstrap (200 resamples)", t))
     labels = decisions["segment"].to_numpy()
     groups = {a: (hold[c] == u).to_numpy() for a, (c, u) in FAIRNESS_ATTRS.items()}
-    t, _ = timed(fairness_metrics_many, decisions["offered"].to_numpy(), truly_helps(hold), groups)
-    rows.append(("aif360 spd/di/eod/aod, older + gender", t))
+    hit = offer_beneficial(hold, actions["policy"])
+    args = (decisions["offered"].to_numpy(), hit, truly_helps(hold), groups, decisions["eligible"].to_numpy())
+    t, _ = timed(fairness_metrics_many, *args)
+    rows.append(("aif360 spd/di/eod/aod among the eligible, older + gender", t))
     released = decisions[[c for c in decisions.columns if c.startswith("released_")]]
     t, _ = timed(audience_privacy, released, labels)
     rows.append(("audience file: re-identification, smallest class", t))

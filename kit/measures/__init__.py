@@ -9,13 +9,18 @@ arrays or tables and returns plain numbers or tables; `kit.run.pipeline.measure`
 
 from ..vocabulary import MIN_CELL
 from .audit import attack_columns, canary_audit, make_canary, tracing_attack
-from .checks import FOUR_FIFTHS, ethics_checks
+from .checks import FOUR_FIFTHS, ethics_checks, passes_four_fifths
 from .fairness import (
     FAIRNESS_ATTRS,
+    INTERSECTION,
+    INTERSECTION_NAME,
+    cap_excluded_share,
     fairness_metrics,
     fairness_metrics_many,
     fairness_table,
     group_table,
+    intersection_metrics,
+    offer_beneficial,
     segment_balance,
 )
 from .gain import (
@@ -45,6 +50,8 @@ __all__ = [
     "ATTR_INFERENCE_QI",
     "FAIRNESS_ATTRS",
     "FOUR_FIFTHS",
+    "INTERSECTION",
+    "INTERSECTION_NAME",
     "N_BOOT",
     "attack_columns",
     "attribute_inference",
@@ -54,6 +61,7 @@ __all__ = [
     "tracing_attack",
     "best_threshold",
     "bootstrap_cell_sums",
+    "cap_excluded_share",
     "clopper_pearson",
     "customer_values",
     "epsilon_lower_bound",
@@ -64,8 +72,11 @@ __all__ = [
     "gain_by_group",
     "gain_share",
     "group_table",
+    "intersection_metrics",
     "majority_predict",
     "min_segment_size",
+    "offer_beneficial",
+    "passes_four_fifths",
     "policy_value",
     "segment_balance",
     "truly_helps",

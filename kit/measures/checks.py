@@ -8,6 +8,12 @@ import pandas as pd
 FOUR_FIFTHS = 0.8
 
 
+def passes_four_fifths(di: float) -> bool:
+    """The four-fifths rule (EEOC 1978) for a disparate impact ratio di = rate_u / rate_p: the lower
+    of the two groups' rates is at least 0.8 x the higher, i.e. 0.8 <= di <= 1.25. nan fails."""
+    return bool(FOUR_FIFTHS <= di <= 1 / FOUR_FIFTHS)
+
+
 def ethics_checks(
     holdout: pd.DataFrame,
     decisions: pd.DataFrame,
@@ -23,9 +29,10 @@ def ethics_checks(
     - fatigue_violations: older customers contacted although they already had `older_contact_cap`
       or more contacts in 90 days (the same "at the cap" rule as the targeting policy: >= cap);
     - undescribed_segments: segments 0..n_segments-1 without a plain-language description;
-    - four_fifths_fail: disparate impact ratios (``di_*`` in `fairness`) below 0.8; an undefined
-      ratio (nan: nobody in the privileged group offered) counts as a failure, since the rule
-      cannot be shown to hold.
+    - four_fifths_fail: disparate impact ratios (``di_*`` in `fairness`) failing the four-fifths rule
+      (`passes_four_fifths`: either group's offer rate under 0.8 x the other's); an undefined ratio
+      (nan: nobody in the privileged group offered) counts as a failure, since the rule cannot be
+      shown to hold.
     """
     no_consent = ~holdout["profiling_consent"].to_numpy(dtype=bool)
     older = holdout["older"].to_numpy(dtype=bool)
@@ -35,5 +42,5 @@ def ethics_checks(
         "consent_violations": int((np.asarray(profiled, dtype=bool) & no_consent).sum()),
         "fatigue_violations": int((decisions["offered"].to_numpy(dtype=bool) & older & over_cap).sum()),
         "undescribed_segments": int(sum(1 for s in range(n_segments) if not str(descriptions.get(s, "")).strip())),
-        "four_fifths_fail": int(sum(1 for v in di if not (v >= FOUR_FIFTHS))),
+        "four_fifths_fail": int(sum(1 for v in di if not passes_four_fifths(v))),
     }

@@ -204,10 +204,13 @@ def plot_frontiers(
     ylabel: str | None = None,
     log_costs: tuple = ("epsilon",),
     numbered: bool = True,
+    bounds: tuple[str, str] = ("min", "max"),
 ):
     """Gain (y) against each cost (x), one panel per cost; each point an approach setting.
 
-    Points sit at the mean over seeds with bars from min to max. Settings in `fronts[cost]` are
+    Points sit at the mean over seeds with bars from the `<m>_<bounds[0]>` to the `<m>_<bounds[1]>`
+    column: min to max by default; the study report passes ("lo", "hi"), the 95% interval of the
+    mean over worlds. Settings in `fronts[cost]` are
     ringed as Pareto-efficient. Each setting is numbered (the legend keys the numbers) and the
     numbers are placed so that none overlaps another. Costs in `log_costs` get a log axis; an
     infinite cost (epsilon of an approach without a formal guarantee) is drawn in a strip of its
@@ -242,11 +245,12 @@ def plot_frontiers(
             ym = r[f"{gain}_mean"]
             if not np.isfinite(ym) or np.isnan(xm[i]):
                 continue
-            yerr = [[ym - r[f"{gain}_min"]], [r[f"{gain}_max"] - ym]]
+            b_lo, b_hi = bounds
+            yerr = [[ym - r[f"{gain}_{b_lo}"]], [r[f"{gain}_{b_hi}"] - ym]]
             if np.isinf(xm[i]):
                 target, x, xerr = ax_inf, inf_x[i], None
             else:
-                lo, hi = r[f"{cost}_min"], r[f"{cost}_max"]
+                lo, hi = r[f"{cost}_{b_lo}"], r[f"{cost}_{b_hi}"]
                 hi = hi if np.isfinite(hi) else xm[i]
                 target, x, xerr = ax, xm[i], [[xm[i] - lo], [hi - xm[i]]]
             _errorbar(target, x, ym, xerr, yerr, colours[r["label"]])

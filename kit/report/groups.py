@@ -19,11 +19,11 @@ from .formatting import DASH, decimals_for, fmt_number, ratio_colour, share_colo
 
 # (run table, value column, caption, colour scale) of each group table in the report.
 GROUP_TABLES = [
-    ("by_age_band_gender", "offer_rate", "Offer rate by age band / gender", "ratio"),
+    ("by_age_band_gender", "offer_rate", "Offer rate among contact-eligible customers, by age band / gender", "ratio"),
     (
         "by_age_band_gender",
         "offer_rate_if_helps",
-        "Offer rate among customers an offer truly helps (equal opportunity), by age band / gender",
+        "Among eligible customers an offer truly helps, the share offered an action that truly helps (equal opportunity), by age band / gender",
         "ratio",
     ),
     ("by_age_band_gender", "value_per_customer", "Expected net value per customer, by age band / gender", None),

@@ -34,7 +34,7 @@ _ENV = Environment(loader=PackageLoader("kit.report", "templates"), autoescape=T
 METRIC_SECTIONS: dict[str, tuple[str, ...]] = {
     "gain": ("value_", "gain_share", "offer_rate"),
     "privacy": ("epsilon", "n_released", "min_segment", "min_audience", "reid", "mia", "attr_inference", "tracing"),
-    "fairness": ("spd_", "di_", "eod_", "aod_", "balance_"),
+    "fairness": ("spd_", "di_", "eod_", "aod_", "balance_", "cap_excluded"),
     "checks": ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail"),
     "rights": ("purpose_violations", "notice_"),
 }
@@ -51,14 +51,15 @@ METRIC_DOCS = {m: d for m, _, d in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS} | {
     "value_policy": "expected net value per held-out customer of this run's offers, under the truth",
     "value_mass": "the same for mass (one best action for everyone)",
     "value_oracle": "the same for the oracle (each customer's truly best action)",
-    "gain_share_lo": "95% bootstrap interval of the gain share, low end",
-    "gain_share_hi": "95% bootstrap interval of the gain share, high end",
+    "gain_share_lo": "within-world 95% bootstrap interval of the gain share (resamples this world's customers), low end",
+    "gain_share_hi": "within-world 95% bootstrap interval of the gain share, high end",
     "offer_rate": "share of held-out customers offered an action",
     "n_released_segments": "segments released",
     "consent_violations": "held-out customers profiled without profiling consent",
     "fatigue_violations": "older customers offered at or over the contact cap",
     "undescribed_segments": "segments without a plain-language description",
-    "four_fifths_fail": "disparate impacts below 0.8",
+    "four_fifths_fail": "disparate impacts (older, gender, age band × gender) outside 0.8-1.25",
+    "spd_age_gender": "lowest − highest offer rate among the eligible over the age band × gender cells",
 }
 
 

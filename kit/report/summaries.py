@@ -1,6 +1,9 @@
-"""The study report's analysis: summaries over seeds, Pareto fronts, efficiency, headline findings.
+"""The study report's analysis: summaries over worlds, paired comparisons, Pareto fronts, findings.
 
-Pure functions of ``results.csv``'s table; `kit.report.html` renders them.
+Pure functions of ``results.csv``'s table; `kit.report.html` renders them. Each seed is a world (a
+new population); a setting's level is summarised by its mean over worlds with a Student-t 95%
+interval, and settings are compared with the study's reference setting paired by world
+(`kit.report.comparisons`). A finding claims a difference only when its paired interval excludes 0.
 
 Every number and figure comes from ``results.csv`` and the runs' saved files (``metrics.json``,
 ``tables/*.csv``, ``manifest.json``); the report shows aggregates only (no customer rows, no code),
@@ -15,13 +18,32 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..measures.checks import passes_four_fifths
 from ..params import KNOB_RANGES
 from ..records import OK
+from .comparisons import across_worlds, paired_differences, varying
 
 # (metric, column header, reading) for the two summary tables.
 GAIN_PRIVACY_METRICS = [
     ("gain_share", "gain share", "share of the oracle's gain over mass: 1 = oracle, 0 = mass"),
     ("value_policy", "value / customer", "expected net value per held-out customer, under the truth"),
+    (
+        "gain_ope",
+        "gain over mass (off-policy)",
+        "estimated net value per customer over mass, doubly robust, from the "
+        "randomised campaign log (cross-fitted); the only gain measurable on a customer table",
+    ),
+    (
+        "value_policy_ope",
+        "value / customer (off-policy)",
+        "doubly robust estimate of value_policy from the campaign log",
+    ),
+    (
+        "gain_share_best",
+        "share of the best setting's gain",
+        "on a customer table (no oracle): gain_ope over the largest gain_ope of any setting in the same seed, "
+        "the best segment-level policy the study found",
+    ),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
     ("min_audience_class", "smallest audience class", "the audience file is k-anonymous for every k up to this"),
@@ -33,50 +55,180 @@ GAIN_PRIVACY_METRICS = [
     ("attr_inference_lift_gender", "attr. inference (gender)", "the same for gender"),
 ]
 FAIRNESS_METRICS = [
-    ("di_older", "DI older", "disparate impact: offer rate of 65+ / of younger (< 0.8 fails the four-fifths rule)"),
-    ("spd_older", "SPD older", "statistical parity difference of offer rates, 65+ minus younger"),
-    ("eod_older", "EOD older", "equal-opportunity difference among customers an offer truly helps"),
-    ("aod_older", "AOD older", "average odds difference"),
-    ("di_gender", "DI gender", "disparate impact: women / men"),
-    ("spd_gender", "SPD gender", "statistical parity difference of offer rates, women minus men"),
+    (
+        "di_older",
+        "DI older",
+        "disparate impact among contact-eligible customers: offer rate of 65+ / of younger "
+        "(below 0.8 or above 1.25 fails the four-fifths rule)",
+    ),
+    (
+        "di_older_all",
+        "DI older, cap included",
+        "the same over every customer, the contact cap's exclusions included",
+    ),
+    ("cap_excluded_older", "older excluded by cap", "share of older customers the contact cap excludes"),
+    ("spd_older", "SPD older", "statistical parity difference of offer rates among the eligible, 65+ minus younger"),
+    (
+        "eod_older",
+        "EOD older",
+        "equal-opportunity difference: among eligible customers an offer truly helps, the rate offered "
+        "an action that truly helps, 65+ minus younger",
+    ),
+    ("aod_older", "AOD older", "average odds difference: mean of the TPR and FPR differences"),
+    ("di_gender", "DI gender", "disparate impact among the eligible: women / men"),
+    ("spd_gender", "SPD gender", "statistical parity difference of offer rates among the eligible, women minus men"),
     ("eod_gender", "EOD gender", "equal-opportunity difference, women minus men"),
     ("aod_gender", "AOD gender", "average odds difference, women minus men"),
+    ("di_age_gender", "DI age × gender", "lowest / highest offer rate over the age band × gender cells"),
+    ("eod_age_gender", "EOD age × gender", "lowest − highest equal-opportunity rate over the cells"),
     ("balance_older", "balance older", "segment balance (Chierichetti et al.): 1 = every segment mirrors the mix"),
     ("balance_gender", "balance gender", "segment balance for gender"),
 ]
-CHECKS = ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail")
+# "Feasible" = passes every ethics check in every world (the four-fifths rule is a fairness finding).
+FEASIBILITY_CHECKS = ("consent_violations", "fatigue_violations", "undescribed_segments")
+CHECKS = (*FEASIBILITY_CHECKS, "four_fifths_fail")
 CHECK_DOCS = {
     "consent_violations": "no customer without profiling consent was profiled",
     "fatigue_violations": "no older customer was contacted at or over the contact cap",
     "undescribed_segments": "every segment has a plain-language description",
-    "four_fifths_fail": "every disparate impact is at least 0.8",
+    "four_fifths_fail": "every disparate impact (older, gender, age band × gender; among contact-eligible "
+    "customers) is within 0.8-1.25",
+}
+# The four-fifths rule per protected grouping: (disparate-impact metric, derived 0/1 failure column,
+# who is compared: (unprivileged, privileged)).
+FOUR_FIFTHS_GROUPS = {
+    "older": ("di_older", "ff_fail_older", ("older customers", "younger customers")),
+    "older_all": ("di_older_all", "ff_fail_older_all", ("older customers", "younger customers")),
+    "gender": ("di_gender", "ff_fail_gender", ("women", "men")),
+    "age_gender": ("di_age_gender", "ff_fail_age_gender", ("the lowest age band × gender cell", "the highest")),
 }
 # Derived cost columns: (name, how it is computed, axis label).
 DERIVED = {
     "unfairness_older": "|1 − disparate impact|, older vs younger",
     "unfairness_gender": "|1 − disparate impact|, women vs men",
     "abs_eod_older": "|equal-opportunity difference|, older vs younger",
+    **{fail: f"fails the four-fifths rule ({di}): 1, else 0" for di, fail, _ in FOUR_FIFTHS_GROUPS.values()},
 }
+# Metrics compared with the reference, paired by world, in comparisons.csv: gain, every privacy and
+# every fairness metric (those a study's runs do not hold are skipped). Not epsilon: it is set by
+# the approach's parameters, not measured (and infinite for every non-DP setting).
+COMPARED_METRICS = [
+    "gain_share",
+    "value_policy",
+    "offer_rate",
+    "min_segment_size",
+    "reid_rate",
+    "reid_rate_base",
+    "mia_advantage",
+    "mia_epsilon_lb",
+    "mia_audit_eps_lb",
+    "attr_inference_lift_older",
+    "attr_inference_lift_gender",
+    *(f"{m}_{a}" for a in ("older", "gender") for m in ("spd", "di", "eod", "aod")),
+    "di_older_all",
+    "cap_excluded_older",
+    *(f"{m}_age_gender" for m in ("spd", "di", "eod")),
+    "balance_older",
+    "balance_gender",
+    "unfairness_older",
+    "unfairness_gender",
+    "abs_eod_older",
+]
 POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
+
+
+def gain_metric(columns) -> str:
+    """The study's gain: ``gain_share`` (against the truth) on the generator, ``gain_ope`` (off-policy,
+    over mass) on a customer table, where the truth and so the oracle are absent."""
+    return "gain_share" if "gain_share" in columns or "gain_share_mean" in columns else "gain_ope"
+
+
+# How each gain metric reads in findings: what a value is, and how to write one and a range.
+GAIN_WORDS = {
+    "gain_share": {
+        "of": "of the oracle's gain over mass",
+        "gains": "of the oracle's gain",
+        "value": lambda v: f"{100 * v:.1f}%",
+        "range": lambda lo, hi: f"{100 * lo:.1f}–{100 * hi:.1f}%",
+        "unit": "gain share",
+    },
+    "gain_ope": {
+        "of": "net value per customer over mass (off-policy estimate)",
+        "gains": "net value per customer over mass",
+        "value": lambda v: f"{v:+.2f}",
+        "range": lambda lo, hi: f"{lo:+.2f} to {hi:+.2f}",
+        "unit": "value per customer",
+    },
+}
+
+
+def protected_attrs(columns) -> list[str]:
+    """The protected attributes measured: ``older`` and ``gender`` on the generator, the declared
+    columns on a customer table (from the ``di_<column>`` metrics present)."""
+    names = [
+        c[3:].removesuffix("_mean") for c in columns if c.startswith("di_") and not c.endswith(("_min", "_max", "_sd"))
+    ]
+    return list(dict.fromkeys(names))
+
+
+def fairness_metrics(columns) -> list[tuple[str, str, str]]:
+    """FAIRNESS_METRICS, plus parity and balance rows for declared protected columns it does not list."""
+    known = {m for m, _, _ in FAIRNESS_METRICS}
+    extra = []
+    for a in protected_attrs(columns):
+        for m, h, d in (
+            (
+                f"di_{a}",
+                f"DI {a}",
+                f"offer rate of the {a} group (True, or the lowest-rate group) over the other's "
+                "(highest-rate) (< 0.8 fails the four-fifths rule)",
+            ),
+            (f"spd_{a}", f"SPD {a}", "the same as a difference of offer rates"),
+            (f"balance_{a}", f"balance {a}", "segment balance (Chierichetti et al.)"),
+        ):
+            if m not in known:
+                extra.append((m, h, d))
+    return FAIRNESS_METRICS + extra
 
 
 def with_derived(results: pd.DataFrame) -> pd.DataFrame:
     """Results plus the derived cost columns the frontiers plot (lower = better)."""
     r = results.copy()
-    for attr in ("older", "gender"):
-        if f"di_{attr}" in r:
-            r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    for attr in protected_attrs(r.columns):
+        r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    if "gain_ope" in r and "gain_share" not in r and "seed" in r:  # a customer table: no oracle
+        g = pd.to_numeric(r["gain_ope"], errors="coerce")
+        best = g.groupby(r["seed"]).transform("max")
+        r["gain_share_best"] = np.where(best > 0, g / best.where(best > 0, 1.0), np.nan)
     if "eod_older" in r:
         r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
+    for di, fail, _ in FOUR_FIFTHS_GROUPS.values():
+        if di in r:
+            r[fail] = [float(not passes_four_fifths(v)) for v in pd.to_numeric(r[di], errors="coerce")]
     return r
 
 
 def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
-    """Mean, min, max and sd over seeds of each metric, one row per approach setting."""
+    """Per approach setting and metric, over worlds (seeds): mean, min, max, sd, and the Student-t
+    95% interval of the mean (`_lo`, `_hi`: the across-world uncertainty of the setting's level).
+
+    When the study varies population or policy parameters, each combination is a row of its own,
+    labelled with them, e.g. "unaware (proxy_strength=0.5, label_bias=0)": worlds of different
+    populations are never averaged together."""
     ok = with_derived(results[results["status"] == OK])
     if ok.empty:
         return pd.DataFrame()
-    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS] + list(DERIVED) + list(CHECKS))
+    conditions = varying(ok, POP_KEYS)
+    if conditions:
+        ok["label"] = ok["label"] + ok[conditions].apply(
+            lambda r: (
+                " (" + ", ".join(f"{c}={fmt_number(v, 3) if isinstance(v, float) else v}" for c, v in r.items()) + ")"
+            ),
+            axis=1,
+        )
+    fair = fairness_metrics(ok.columns)
+    derived = list(dict.fromkeys([*DERIVED, *(f"unfairness_{a}" for a in protected_attrs(ok.columns))]))
+    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + fair] + derived + list(CHECKS))
     names = [m for m in names if m in ok.columns]
     rows = []
     for label, g in ok.groupby("label", sort=False):
@@ -90,7 +242,26 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
             with np.errstate(invalid="ignore"):  # inf (epsilon of a non-DP approach) has no spread
                 row[f"{m}_sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    levels = across_worlds(ok, names).set_index("label")
+    for m in names:
+        for part in ("lo", "hi"):
+            col = levels[f"{m}_{part}"] if f"{m}_{part}" in levels else math.nan
+            out[f"{m}_{part}"] = out["label"].map(col) if isinstance(col, pd.Series) else col
+        # A value the same in every world (one world, or epsilon = inf for a non-DP setting) has no
+        # spread to show: the interval is the value itself.
+        same = out[f"{m}_min"] == out[f"{m}_max"]
+        for part in ("lo", "hi"):
+            out[f"{m}_{part}"] = out[f"{m}_{part}"].where(~same, out[f"{m}_mean"])
+    return out
+
+
+def comparisons(results: pd.DataFrame, reference: str, metrics=None) -> pd.DataFrame:
+    """comparisons.csv: every setting (and condition, when a study varies population or policy
+    parameters) x metric against `reference`, paired by world (`paired_differences`)."""
+    ok = with_derived(results)
+    conditions = varying(ok[ok["status"] == OK], POP_KEYS)
+    return paired_differences(ok, reference, metrics or COMPARED_METRICS, conditions=conditions)
 
 
 def pareto_front(summary: pd.DataFrame, gain: str, cost: str) -> set[str]:
@@ -131,21 +302,23 @@ def feasible_mask(summary: pd.DataFrame) -> pd.Series:
     return ok
 
 
-MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
+DATA_MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
 
 
-def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None) -> pd.DataFrame:
+def data_efficiency(
+    summary: pd.DataFrame, cost: str, min_extra: float | None = None, gain: str = "gain_share"
+) -> pd.DataFrame:
     """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
 
     Only feasible settings (`feasible_mask`) are ranked. Where the extra cost is below `min_extra`
-    (default `MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
+    (default `DATA_MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
     """
-    min_extra = MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
+    min_extra = DATA_MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
     if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
         return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
     base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
     s = summary[feasible_mask(summary) & (summary["label"] != "mass")]
-    out = pd.DataFrame({"label": s["label"], "gain": s["gain_share_mean"], "extra_cost": s[f"{cost}_mean"] - base})
+    out = pd.DataFrame({"label": s["label"], "gain": s[f"{gain}_mean"], "extra_cost": s[f"{cost}_mean"] - base})
     out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
     out["per_unit"] = np.where(
         out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra), np.inf
@@ -153,54 +326,67 @@ def efficiency(summary: pd.DataFrame, cost: str, min_extra: float | None = None)
     return out.sort_values(["per_unit", "gain"], ascending=False)
 
 
-def headline_findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price."""
+def data_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price.
+
+    On a customer table the gain is ``gain_ope`` (off-policy, over mass) and the fairness cost is
+    the first declared protected column's."""
     if summary.empty:
         return ["No run finished successfully; see the failures below."]
+    gain = gain_metric(summary.columns)
+    words = GAIN_WORDS[gain]
+    fmt = words["value"]
+    attrs = protected_attrs(summary.columns)
+    attr = "older" if "older" in attrs or not attrs else attrs[0]
+    group = "older customers" if attr == "older" else f"the {attr} groups"
     out = []
-    feasible = summary[feasible_mask(summary)]
+    feasible = summary[feasible_mask(summary)].dropna(subset=[f"{gain}_mean"])
     if not feasible.empty:
-        best = feasible.loc[feasible["gain_share_mean"].idxmax()]
+        best = feasible.loc[feasible[f"{gain}_mean"].idxmax()]
         txt = (
-            f"Highest gain among feasible approaches: {best['label']}, reaching {100 * best['gain_share_mean']:.1f}% "
-            f"of the oracle's gain over mass (range {100 * best['gain_share_min']:.1f}–"
-            f"{100 * best['gain_share_max']:.1f}% over {best['runs']} seed(s))"
+            f"Highest gain among feasible approaches: {best['label']}, reaching {fmt(best[f'{gain}_mean'])} "
+            f"{words['of']} (range {words['range'](best[f'{gain}_min'], best[f'{gain}_max'])} over {best['runs']} seed(s))"
         )
         costs = []
         if "reid_rate_mean" in best:
             costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
         if "tracing_advantage_mean" in best:
             costs.append(f"membership tracing advantage {best['tracing_advantage_mean']:.3f}")
-        if "di_older_mean" in best:
-            costs.append(f"disparate impact for older customers {best['di_older_mean']:.2f}")
+        if f"di_{attr}_mean" in best:
+            costs.append(f"disparate impact for {group} {best[f'di_{attr}_mean']:.2f}")
         out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
     for cost, what in (
         ("tracing_advantage", "membership tracing advantage"),
         ("reid_rate", "re-identification risk"),
-        ("unfairness_older", "unfairness to older customers |1 − DI|"),
+        (f"unfairness_{attr}", f"unfairness to {group} |1 − DI|"),
     ):
-        eff = efficiency(summary, cost)
+        eff = data_efficiency(summary, cost, gain=gain)
         eff = eff[eff["gain"] > 0.01]
         if not eff.empty:
             top = eff.iloc[0]
             if math.isinf(top["per_unit"]):
                 out.append(
-                    f"{top['label']} gains {100 * top['gain']:.1f}% of the oracle's gain at no meaningful extra "
-                    f"{what} over mass (less than +{MIN_EXTRA_COST.get(cost, 0.005):g})."
+                    f"{top['label']} gains {fmt(top['gain'])} {words['gains']} at no meaningful extra "
+                    f"{what} over mass (less than +{DATA_MIN_EXTRA_COST.get(cost, 0.005):g})."
                 )
             else:
                 out.append(
                     f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
-                    f"{top['per_unit']:.2f} gain share per unit ({100 * top['gain']:.1f}% gain for "
+                    f"{top['per_unit']:.2f} {words['unit']} per unit ({fmt(top['gain'])} gain for "
                     f"+{top['extra_cost']:.3f})."
                 )
     for cost, what in (
         ("tracing_advantage", "gain against membership tracing advantage"),
-        ("unfairness_older", "gain against unfairness to older customers"),
+        (f"unfairness_{attr}", f"gain against unfairness to {group}"),
     ):
-        front = sorted(pareto_front(summary, "gain_share", cost))
+        front = sorted(pareto_front(summary, gain, cost))
         if front:
             out.append(f"Pareto-efficient on {what}: " + ", ".join(front) + ".")
+    if gain != "gain_share":
+        out.append(
+            "Gain here is estimated off-policy from the randomised campaign log (no truth, so no oracle and no "
+            "gain share); privacy and fairness are measured as on the generator."
+        )
     dp = summary[summary["approach"] == "dp_kmeans"]
     ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
     if ref.empty:

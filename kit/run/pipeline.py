@@ -8,6 +8,7 @@ policy's tie-breaks draw from children of ``SeedSequence(seed)`` with spawn keys
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -18,18 +19,22 @@ from ..features import masked_columns, purpose_view
 from ..measures import (
     ATTR_INFERENCE_QI,
     FAIRNESS_ATTRS,
+    INTERSECTION,
     attack_columns,
     attribute_inference,
     audience_privacy,
     canary_audit,
+    cap_excluded_share,
     ethics_checks,
     fairness_metrics_many,
     fairness_table,
     gain_by_group,
     gain_share,
     group_table,
+    intersection_metrics,
     make_canary,
     min_segment_size,
+    offer_beneficial,
     policy_value,
     segment_balance,
     tracing_attack,
@@ -42,12 +47,15 @@ from ..population import Population, make_population
 from ..population.history import retained_behaviour
 from ..segmenters import CONSENT_EXEMPT, ConsentGate, Segmenter, consent_gated, make_segmenter
 from ..segmenters.base import fit_sample
+from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
 from .longrun import simulate
 from .notices import notice_metrics, segment_notices
+from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
 from .timing import timed_stage
+from .truthless import measure_without_truth
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
@@ -81,8 +89,11 @@ class RunResult:
 
 
 @timed_stage("population")
-def build_population(params: RunParams) -> Population:
-    """Generate the run's population from its knobs and seed."""
+def build_population(params: RunParams) -> Population | DataTable:
+    """Generate the run's population from its knobs and seed; or, for a study on a customer table
+    (the ``data`` parameter), read, check and encode that table (`kit.sources`)."""
+    if params.values.get("data"):
+        return load_table(parse_data(json.loads(params.data), base_dir="/", where="data"))
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
@@ -167,28 +178,74 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
     return out
 
 
-def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def reference_decisions(
+    params: RunParams,
+    population: Population,
+    decisions: pd.DataFrame,
+    segs: dict | None = None,
+    references: tuple[str, ...] = ("mass", "oracle"),
+) -> dict[str, pd.DataFrame]:
     """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
     policy settings and seed, both without the consent gate (the oracle is the most gain possible); the
-    run's own decisions stand in for a reference it is itself (an oracle run behind the gate is not)."""
+    run's own decisions stand in for a reference it is itself (an oracle run behind the gate is not).
+    `segs`, if given, receives each reference's fitted segmenter by name."""
     refs = {"policy": decisions}
-    for ref in ("mass", "oracle"):
+    for ref in references:
         if ref == params.approach and not (params.respect_consent and ref not in CONSENT_EXEMPT):
             refs[ref] = decisions
             continue
         # The references see everyone: the oracle is the most gain possible, consent or not.
         ref_params = RunParams(approach=ref, approach_params={}, values={**params.values, "respect_consent": False})
         ref_seg = fit_segmenter(ref_params, population)
+        if segs is not None:
+            segs[ref] = (ref_seg, ref_params)
         refs[ref] = target(ref_params, population, ref_seg)[1]
     return refs
+
+
+def off_policy(params: RunParams, population, segs: dict, terms: dict | None = None) -> dict:
+    """Off-policy estimates of the run's value (and each reference's) from the campaign log,
+    cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ...
+    `segs`: name -> (fitted segmenter, its run parameters). `terms`, if given, receives the
+    per-customer terms and the cross-fitted actions."""
+    runs = {name: p for name, (_, p) in segs.items()}
+
+    def view(customers: pd.DataFrame) -> pd.DataFrame:  # as the run's approach reads them (firm_view)
+        return firm_view(params, population, population.customers.index.isin(customers.index))
+
+    def refit(name: str, customers: pd.DataFrame) -> Segmenter:  # as fit_segmenter, on these customers
+        p = runs[name]
+        seg = make_segmenter(p.approach, random_state=stage_int(p.seed, _SEGMENTER_KEY), **p.approach_params)
+        return consent_gated(p.approach, seg, p.respect_consent).fit(view(customers))
+
+    fitted = {name: seg for name, (seg, _) in segs.items()}
+    got = crossfit_terms(fitted, population.history, policy_of(params), params.seed, refit, view=view)
+    if terms is not None:
+        terms.update(got)
+    return offpolicy_metrics(got, params.seed)
 
 
 @timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
+    if isinstance(population, DataTable):
+        segs = {"policy": (seg, params)}
+        reference_decisions(params, population, decisions, segs, references=("mass",))
+        segs.setdefault("mass", (seg, params))
+        return measure_without_truth(
+            population,
+            seg,
+            decisions,
+            params.older_contact_cap,
+            membership(params, population, seg),
+            off_policy(params, population, segs),
+        )
     history, holdout = population.history, population.holdout
-    refs = reference_decisions(params, population, decisions)
+    segs = {"policy": (seg, params)}
+    refs = reference_decisions(params, population, decisions, segs)
+    for ref in ("mass", "oracle"):
+        segs.setdefault(ref, (seg, params))  # the run is itself that reference
     actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
     v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
     gain_table = gain_by_group(
@@ -198,8 +255,12 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     labels = decisions["segment"].to_numpy()
     helps = truly_helps(holdout)
     offered = decisions["offered"].to_numpy()
+    eligible = decisions["eligible"].to_numpy(dtype=bool)
+    hit = offer_beneficial(holdout, actions["policy"])
     groups = {attr: (holdout[col] == unpriv).to_numpy() for attr, (col, unpriv) in FAIRNESS_ATTRS.items()}
-    fair = fairness_metrics_many(offered, helps, groups)
+    fair = fairness_metrics_many(offered, hit, helps, groups, eligible)
+    cells = holdout[list(INTERSECTION)].astype(str).agg(" / ".join, axis=1).to_numpy()
+    fair.update(intersection_metrics(cells, offered, hit, helps, eligible, min_cell=MIN_CELL))
     metrics = {
         "value_policy": v_pol,
         "value_mass": v_mass,
@@ -211,6 +272,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
+        **off_policy(params, population, segs),
         **audience_privacy(
             decisions[[f"released_{qi}" for qi in QUASI_IDENTIFIERS]].set_axis(list(QUASI_IDENTIFIERS), axis=1),
             labels,
@@ -234,6 +296,14 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             }
         )
     metrics.update(fair)
+    metrics["cap_excluded_older"] = cap_excluded_share(
+        holdout["older"].to_numpy(), holdout["contacts_90d"].to_numpy(), params.older_contact_cap
+    )
+    # Disparate impact over everyone, the contact cap's exclusions included: beside di_older, it
+    # shows how much of an older customers' offer gap the cap (a wellbeing protection) makes.
+    older = groups["older"]
+    rate_older, rate_younger = offered[older].mean() if older.any() else math.nan, offered[~older].mean()
+    metrics["di_older_all"] = float(rate_older / rate_younger) if rate_younger > 0 else math.nan
     metrics.update(wellbeing_metrics(holdout, labels, actions["policy"]))
     metrics.update({f"balance_{attr}": segment_balance(labels, mask) for attr, mask in groups.items()})
     metrics.update(

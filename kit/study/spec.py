@@ -45,9 +45,13 @@ STUDY_KEYS = {
     "pair": "parameters varied together: lists of equal length, crossed with the grid",
     "exclude": "a list of partial parameter sets; matching runs are dropped",
     "seeds": "a list of seeds (integers >= 0); every grid point runs once per seed",
+    "reference": "the setting every other is compared with, paired by world, named as results.csv labels "
+    "settings (e.g. kmeans(n_clusters=6)); default: kmeans at its default parameters, if the study runs it",
+    "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
 REQUIRED_KEYS = ("name", "seeds")
 MAX_RUNS = MAX_RUNS_PER_STUDY
+MSG_UNKNOWN_REFERENCE = "{reference!r} is not a setting of this study; expected one of {labels}"
 MSG_NOTEBOOK_NOT_FOUND = (
     "{notebook} not found in {root}; paths in a study file are relative to the study file's folder "
     "(e.g. ../notebooks/experiment.ipynb for a study in studies/), or leave notebook out for the kit's own"
@@ -56,6 +60,7 @@ MSG_TOO_MANY_RUNS = (
     "the grid expands to {n:,} runs (before exclusions), more than the cap of {cap:,}; "
     "shorten the lists, or raise the cap with --max-runs"
 )
+MSG_DATA_KNOB = "a study on a customer table (data:) has no generator knobs and sets data only through the data: block"
 
 
 class StudyError(ValueError):
@@ -94,6 +99,16 @@ class Study:
     runs: list[RunSpec] = field(default_factory=list)
     source: Path | None = None
     raw: dict = field(default_factory=dict)
+    reference: str | None = None  # the setting others are compared with (a label), if any
+
+
+def default_reference(labels) -> str | None:
+    """kmeans at its default parameters (labelled `kmeans`, or `kmeans(n_clusters=6)` when the study
+    lists the default k explicitly), if among `labels`; else None (no paired comparisons)."""
+    for cand in ("kmeans", "kmeans(n_clusters=6)"):
+        if cand in labels:
+            return cand
+    return None
 
 
 def run_id(params: dict) -> str:
@@ -179,6 +194,30 @@ def _check_values(section: str, key: str, values, problems: list, listed: bool =
     return out
 
 
+def _check_data(raw: dict, path: Path, base: dict, base_checked: dict, problems: list) -> None:
+    """A study on a customer table: check the `data:` block, then the table itself (every problem,
+    each naming its column), before any kernel starts; on success every run gets the block as its
+    ``data`` parameter. Generator knobs make no sense there and are refused."""
+    from ..params import KNOB_RANGES
+    from ..sources import DataSourceError, load_table, parse_data
+
+    for section in ("base", "grid", "pair"):
+        for k in raw.get(section) or {}:
+            if k in KNOB_RANGES or k == "data":
+                problems.append((f"{section}.{k}", MSG_DATA_KNOB))
+    try:
+        spec = parse_data(raw["data"], base_dir=path.resolve().parent, where="data")
+    except ParameterError as e:
+        problems.append((e.where, str(e)[len(e.where) + 2 :]))
+        return
+    try:
+        load_table(spec)
+    except DataSourceError as e:
+        problems += [("data", msg) for msg in e.problems]
+        return
+    base_checked["data"] = spec.to_param()
+
+
 def load_study(
     path: str | Path,
     project_root: str | Path | None = None,
@@ -245,6 +284,9 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         got = _check_values("base", k, v, problems, listed=False)
         if got:
             base_checked[k] = got[0]
+
+    if "data" in raw:
+        _check_data(raw, path, base, base_checked, problems)
 
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict):
@@ -338,6 +380,10 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         if not resolved.get("respect_consent", True):  # a setting of its own: it profiles without consent
             label += " (ignoring consent)"
         runs.append(RunSpec(resolved, run_id(resolved), label))
+    labels = list(dict.fromkeys(r.label for r in runs))
+    reference = raw.get("reference")
+    if reference is not None and reference not in labels:
+        problems.append(("reference", MSG_UNKNOWN_REFERENCE.format(reference=reference, labels=", ".join(labels))))
     if problems:
         raise StudyError(str(path), problems)
     if not runs:
@@ -353,4 +399,5 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         runs=runs,
         source=path,
         raw=raw,
+        reference=reference if reference is not None else default_reference(labels),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .policy import Policy, _decision_table
+from .policy import Policy, _decision_table, contact_eligible
 
 
 def parity_ratio(offered: np.ndarray, group: np.ndarray) -> float:
@@ -32,7 +32,7 @@ def parity_counts(
     min / max of the groups' offer rates >= `target`.
 
     `lift_a`, `lift_b`: estimated lifts of each group's eligible customers, sorted descending;
-    `n_a`, `n_b`: group sizes (the rates' denominators). Exact: every count of group a is tried,
+    `n_a`, `n_b`: the rates' denominators (each group's eligible customers, in `parity_decisions`). Exact: every count of group a is tried,
     with group b's best count in its feasible range (the prefix sums are concave, so the best is
     the number of positive lifts, clipped into the range).
     """
@@ -60,11 +60,15 @@ def parity_decisions(
     rng: np.random.Generator,
     before: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The policy post-processed for parity: offer rates of `group` and the rest within `target` of each other.
+    """The policy post-processed for parity: offer rates of `group` and the rest within `target` of
+    each other, among the customers the policy may contact (`contact_eligible`), as fairness is measured.
 
     Same table as `assign_actions`. Within the same budget, who is contacted is re-chosen: each
     group's eligible customers (marketing consent, under the older customers' contact cap) in
-    order of estimated lift, as many of each as `parity_counts` says. Customers with a non-positive
+    order of estimated lift, as many of each as `parity_counts` says. The rates' denominators are
+    the eligible customers of each group: the customers the contact cap protects are not counted
+    as a disparity to offset (counting them, parity over everyone pushed the older customers'
+    offer rate among the eligible to 1.43x the younger's on average over 40 worlds). Customers with a non-positive
     estimated lift may be contacted when the group needs them to reach parity (their estimates may
     be what a biased history taught); customers `before` would have contacted but parity drops are
     marked blocked 'parity'.
@@ -76,16 +80,14 @@ def parity_decisions(
     lift = contact_vals.max(axis=1) - values[:, 0]
     wanted = lift > 0
     consent = customers["marketing_consent"].to_numpy(dtype=bool)
-    at_cap = customers["older"].to_numpy(dtype=bool) & (
-        customers["contacts_90d"].to_numpy() >= policy.older_contact_cap
-    )
-    eligible = consent & ~at_cap
+    eligible = contact_eligible(customers, policy)
+    at_cap = consent & ~eligible
     budget_n = int(np.floor(policy.budget * n))
     tiebreak = rng.random(n)
     order = np.lexsort((tiebreak, -lift))
     in_a = order[eligible[order] & group[order]]
     in_b = order[eligible[order] & ~group[order]]
-    n_a, n_b = int(group.sum()), int((~group).sum())
+    n_a, n_b = int((group & eligible).sum()), int((~group & eligible).sum())
     chosen = np.zeros(n, dtype=bool)
     if n_a and n_b:
         c_a, c_b = parity_counts(lift[in_a], n_a, lift[in_b], n_b, budget_n, target)
@@ -99,4 +101,4 @@ def parity_decisions(
     blocked[wanted & consent & at_cap] = "older_cap"
     blocked[eligible & wanted & ~chosen] = "budget"
     blocked[eligible & prior & ~chosen] = "parity"
-    return _decision_table(chosen, best, lift, blocked, customers.index)
+    return _decision_table(chosen, best, lift, blocked, eligible, customers.index)

@@ -96,6 +96,16 @@ def estimate_segment_values(
     return out
 
 
+def contact_eligible(customers: pd.DataFrame, policy: Policy) -> np.ndarray:
+    """Customers the policy may contact at all: marketing consent, and not an older customer at the
+    contact cap (contacts in 90 days >= `older_contact_cap`). Fairness of offers is measured among them."""
+    consent = customers["marketing_consent"].to_numpy(dtype=bool)
+    at_cap = customers["older"].to_numpy(dtype=bool) & (
+        customers["contacts_90d"].to_numpy() >= policy.older_contact_cap
+    )
+    return consent & ~at_cap
+
+
 def assign_actions(
     values: np.ndarray,
     customers: pd.DataFrame,
@@ -105,8 +115,9 @@ def assign_actions(
     """Choose one action per customer from estimated values (customers x actions).
 
     Returns a table aligned with `customers`: `action`, `offered` (contacted with any action but
-    none), `est_lift` (estimated value of the chosen contact over no contact), and `blocked`
-    (why an otherwise wanted contact was not made: '', 'no_consent', 'older_cap', 'budget').
+    none), `est_lift` (estimated value of the chosen contact over no contact), `blocked`
+    (why an otherwise wanted contact was not made: '', 'no_consent', 'older_cap', 'budget') and
+    `eligible` (the policy may contact the customer: `contact_eligible`).
     """
     n = len(customers)
     contact_vals = values[:, 1:]
@@ -117,7 +128,8 @@ def assign_actions(
     at_cap = customers["older"].to_numpy(dtype=bool) & (
         customers["contacts_90d"].to_numpy() >= policy.older_contact_cap
     )
-    eligible = wanted & consent & ~at_cap
+    may = contact_eligible(customers, policy)
+    eligible = wanted & may
     budget_n = int(np.floor(policy.budget * n))
     tiebreak = rng.random(n)
     order = np.lexsort((tiebreak, -lift))  # largest lift first, random among equals
@@ -128,17 +140,21 @@ def assign_actions(
     blocked[wanted & ~consent] = "no_consent"
     blocked[wanted & consent & at_cap] = "older_cap"
     blocked[eligible & ~chosen] = "budget"
-    return _decision_table(chosen, best, lift, blocked, customers.index)
+    return _decision_table(chosen, best, lift, blocked, may, customers.index)
 
 
-def _decision_table(chosen: np.ndarray, best: np.ndarray, lift: np.ndarray, blocked: np.ndarray, index) -> pd.DataFrame:
-    """The policy's output, one row per customer: action (none unless chosen), offered, lift, why blocked."""
+def _decision_table(
+    chosen: np.ndarray, best: np.ndarray, lift: np.ndarray, blocked: np.ndarray, eligible: np.ndarray, index
+) -> pd.DataFrame:
+    """The policy's output, one row per customer: action (none unless chosen), offered, lift, why
+    blocked, and whether the policy may contact the customer at all (eligible)."""
     return pd.DataFrame(
         {
             "action": pd.Categorical.from_codes(np.where(chosen, best, 0), categories=list(ACTIONS)),
             "offered": chosen,
             "est_lift": np.where(chosen, lift, 0.0),
             "blocked": blocked,
+            "eligible": np.asarray(eligible, dtype=bool),
         },
         index=index,
     )

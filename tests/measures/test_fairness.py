@@ -6,12 +6,16 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
 from kit.measures import (
+    cap_excluded_share,
     ethics_checks,
     fairness_metrics,
     fairness_metrics_many,
     fairness_table,
     gain_share,
+    intersection_metrics,
     min_segment_size,
+    offer_beneficial,
+    passes_four_fifths,
     policy_value,
     segment_balance,
 )
@@ -42,32 +46,34 @@ def test_policy_value_hand_computed():
 
 
 def test_fairness_hand_computed():
-    # unprivileged: 4 customers, 1 offered; privileged: 4 customers, 2 offered.
-    offered = np.array([1, 0, 0, 0, 1, 1, 0, 0], bool)
-    helps = np.array([1, 1, 0, 0, 1, 1, 1, 0], bool)
-    unpriv = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
-    m = fairness_metrics(offered, helps, unpriv, "older")
-    assert m["spd_older"] == pytest.approx(0.25 - 0.5)
-    assert m["di_older"] == pytest.approx(0.5)
-    assert m["eod_older"] == pytest.approx(0.5 - 2 / 3)  # TPR among helped: 1/2 vs 2/3
-    # FPR: unpriv 0/2, priv 0/1 -> AOD = ((0-0) + (1/2 - 2/3)) / 2
-    assert m["aod_older"] == pytest.approx((0.5 - 2 / 3) / 2)
+    # 10 customers; the last two are not eligible (e.g. older at the cap) and must not count.
+    unpriv = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 1], bool)
+    elig = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], bool)
+    offered = np.array([1, 1, 0, 0, 1, 1, 1, 0, 0, 0], bool)
+    helps = np.array([1, 1, 0, 1, 1, 1, 0, 1, 1, 1], bool)
+    hit = np.array([1, 0, 0, 0, 1, 1, 0, 0, 0, 0], bool)  # customer 1: helped, but offered a harmful action
+    m = fairness_metrics(offered, hit, helps, unpriv, "older", eligible=elig)
+    assert m["spd_older"] == pytest.approx(2 / 4 - 3 / 4)
+    assert m["di_older"] == pytest.approx((2 / 4) / (3 / 4))
+    # TPR = hits among helped: unpriv 1 of 3 (customer 1's harmful offer is no hit), priv 2 of 3.
+    assert m["eod_older"] == pytest.approx(1 / 3 - 2 / 3)
+    # FPR = offers among not helped: unpriv 0 of 1, priv 1 of 1.
+    assert m["aod_older"] == pytest.approx(((0 - 1) + (1 / 3 - 2 / 3)) / 2)
+    # Counting everyone (no eligibility) and any offer as a hit gives the old, cap-distorted numbers.
+    old = fairness_metrics(offered, offered, helps, unpriv, "older")
+    assert old["di_older"] == pytest.approx((2 / 6) / (3 / 4)) and old["eod_older"] == pytest.approx(2 / 5 - 2 / 3)
 
 
-def fairlearn_rates(offered, helps, unpriv) -> dict:
+def fairlearn_rates(offered, hit, helps, unpriv) -> dict:
     """SPD, DI, EOD and AOD from fairlearn's per-group rates: the independent reference."""
-    mf = MetricFrame(
-        metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
-        y_true=helps,
-        y_pred=offered,
-        sensitive_features=unpriv,
-    )
-    g = mf.by_group
+    sr = MetricFrame(metrics=selection_rate, y_true=helps, y_pred=offered, sensitive_features=unpriv).by_group
+    tpr = MetricFrame(metrics=true_positive_rate, y_true=helps, y_pred=hit, sensitive_features=unpriv).by_group
+    fpr = MetricFrame(metrics=false_positive_rate, y_true=helps, y_pred=offered, sensitive_features=unpriv).by_group
     return {
-        "spd": g["sr"][True] - g["sr"][False],
-        "di": g["sr"][True] / g["sr"][False],
-        "eod": g["tpr"][True] - g["tpr"][False],
-        "aod": ((g["fpr"][True] - g["fpr"][False]) + (g["tpr"][True] - g["tpr"][False])) / 2,
+        "spd": sr[True] - sr[False],
+        "di": sr[True] / sr[False],
+        "eod": tpr[True] - tpr[False],
+        "aod": ((fpr[True] - fpr[False]) + (tpr[True] - tpr[False])) / 2,
     }
 
 
@@ -78,15 +84,59 @@ def test_fairness_matches_fairlearn(seed):
     helps = rng.random(n) < 0.5
     older = rng.random(n) < 0.3
     female = rng.random(n) < 0.5
-    # Offers depend on group and label, so the differences are far from zero.
-    offered = rng.random(n) < 0.25 + 0.3 * helps - 0.15 * older + 0.05 * female
-    m = fairness_metrics_many(offered, helps, {"older": older, "gender": female})
+    eligible = ~(older & (rng.random(n) < 0.4))  # a cap that excludes 40% of older customers
+    # Offers depend on group and label, so the differences are far from zero; some offers to helped
+    # customers are of a harmful action (no hit).
+    offered = eligible & (rng.random(n) < 0.25 + 0.3 * helps - 0.15 * older + 0.05 * female)
+    hit = offered & helps & (rng.random(n) < 0.8 - 0.2 * older)
+    m = fairness_metrics_many(offered, hit, helps, {"older": older, "gender": female}, eligible=eligible)
     for attr, mask in (("older", older), ("gender", female)):
-        ref = fairlearn_rates(offered, helps, mask)
+        ref = fairlearn_rates(offered[eligible], hit[eligible], helps[eligible], mask[eligible])
         for name, value in ref.items():
             assert abs(m[f"{name}_{attr}"] - value) < 1e-9, (name, attr)
-    assert m["spd_older"] < -0.1  # the test data do carry a disparity
-    assert fairness_metrics(offered, helps, older, "older") == {k: v for k, v in m.items() if k.endswith("_older")}
+    assert m["spd_older"] < -0.1 and m["eod_older"] < -0.1  # the test data do carry disparities
+    assert fairness_metrics(offered, hit, helps, older, "older", eligible) == {
+        k: v for k, v in m.items() if k.endswith("_older")
+    }
+
+
+def test_uniform_offers_among_the_eligible_have_parity_whatever_the_cap_excludes():
+    rng = np.random.default_rng(5)
+    n = 20_000
+    older = rng.random(n) < 0.25
+    eligible = ~(older & (rng.random(n) < 0.5))  # the cap excludes half of the older customers
+    offered = eligible & (rng.random(n) < 0.6)  # everyone eligible alike, like mass
+    helps = rng.random(n) < 0.5
+    m = fairness_metrics(offered, offered & helps, helps, older, "older", eligible)
+    assert abs(1 - m["di_older"]) < 0.05
+    assert fairness_metrics(offered, offered & helps, helps, older, "older")["di_older"] < 0.6  # over everyone
+
+
+def test_intersection_metrics_hand_computed():
+    cells = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 3)
+    offered = np.r_[np.ones(8), np.zeros(2), np.ones(4), np.zeros(6), np.zeros(3)].astype(bool)
+    helps = np.ones(23, bool)
+    hit = offered.copy()
+    hit[0:4] = False  # half of cell a's offers are harmful
+    m = intersection_metrics(cells, offered, hit, helps, min_cell=5)  # cell c (3 customers) left out
+    assert m == pytest.approx({"spd_age_gender": 0.4 - 0.8, "di_age_gender": 0.5, "eod_age_gender": 0.4 - 0.4})
+    elig = np.ones(23, bool)
+    elig[10:17] = False  # cell b keeps 3 eligible customers: too few, one cell left, nothing to compare
+    m = intersection_metrics(cells, offered, hit, helps, eligible=elig, min_cell=5)
+    assert all(math.isnan(v) for v in m.values())
+
+
+def test_cap_excluded_share_and_offer_beneficial():
+    assert cap_excluded_share(np.array([1, 1, 1, 1, 0], bool), np.array([0, 3, 5, 2, 9]), 3) == 0.5
+    assert math.isnan(cap_excluded_share(np.zeros(3, bool), np.array([5, 5, 5]), 3))
+    from kit.vocabulary import ACTIONS
+
+    df = pd.DataFrame({f"{c}_{a}": [0.0, 0.0] for a in ACTIONS for c in ("p", "v")})
+    df["p_none"], df["v_none"] = 0.5, 10.0  # no contact is worth 5
+    df["p_discount"], df["v_discount"] = 1.0, 10.0  # discount: 10 - 2 = 8 > 5
+    df["p_loyalty"], df["v_loyalty"] = 0.5, 10.0  # loyalty: 5 - 1 = 4 < 5
+    assert offer_beneficial(df, np.array([1, 2])).tolist() == [True, False]
+    assert offer_beneficial(df, np.array([0, 0])).tolist() == [False, False]  # no offer is no hit
 
 
 def test_segment_balance_hand_computed():
@@ -181,5 +231,13 @@ def test_four_fifths_counts_each_failing_ratio():
     dec = pd.DataFrame({"offered": [False]})
     fair = {"di_older": 0.79, "di_gender": 0.8, "spd_older": -0.5}
     assert ethics_checks(hold, dec, np.zeros(1, bool), {}, 0, 3, fair)["four_fifths_fail"] == 1
+    # Either direction fails: women offered 1.3x as often as men means men get under 0.8x women's rate.
     fair = {"di_older": math.nan, "di_gender": 1.3}
+    assert ethics_checks(hold, dec, np.zeros(1, bool), {}, 0, 3, fair)["four_fifths_fail"] == 2
+    fair = {"di_older": 1.25, "di_gender": 0.8, "di_age_gender": 0.5}
     assert ethics_checks(hold, dec, np.zeros(1, bool), {}, 0, 3, fair)["four_fifths_fail"] == 1
+
+
+def test_passes_four_fifths_both_ways():
+    assert [passes_four_fifths(d) for d in (0.8, 1.0, 1.25)] == [True] * 3
+    assert [passes_four_fifths(d) for d in (0.79, 1.26, math.nan, math.inf, 0.0)] == [False] * 5

@@ -2,10 +2,13 @@
 
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
+from kit.report.findings import feasible, headline_findings, privacy_findings, worst_cells
 from kit.report.groups import pivot_by_group
-from kit.report.summaries import efficiency, headline_findings, pareto_front, privacy_findings, summarise
+from kit.report.summaries import comparisons, pareto_front, summarise
 
 
 def _results():
@@ -52,18 +55,126 @@ def test_pareto_front_hand_computed():
     assert pareto_front(s, "gain_share", "unfairness_older") == {"kmeans", "oracle"}
 
 
-def test_efficiency_gain_per_unit_cost():
-    eff = efficiency(summarise(_results()), "tracing_advantage").set_index("label")
-    assert math.isclose(eff.loc["kmeans", "per_unit"], 0.6 / 0.12)
-    assert math.isclose(eff.loc["rfm", "per_unit"], 0.3 / 0.20)
-    assert "oracle" not in eff.index and "mass" not in eff.index
+def test_summary_intervals_are_over_worlds():
+    s = summarise(_results()).set_index("label")
+    # kmeans: gain 0.5 and 0.7 in two worlds -> mean 0.6 -/+ t(0.975, 1) * sd / sqrt(2)
+    half = 12.706204736174698 * np.std([0.5, 0.7], ddof=1) / math.sqrt(2)
+    assert (s.loc["kmeans", "gain_share_lo"], s.loc["kmeans", "gain_share_hi"]) == pytest.approx(
+        (0.6 - half, 0.6 + half)
+    )
+    # The same value in every world (rfm's gain; epsilon = inf) is its own interval.
+    assert s.loc["rfm", "gain_share_lo"] == s.loc["rfm", "gain_share_hi"] == 0.3
+    assert s.loc["rfm", "epsilon_lo"] == math.inf
 
 
-def test_findings_are_written_from_results():
-    text = " ".join(headline_findings(summarise(_results())))
-    assert "Highest gain among feasible approaches: kmeans, reaching 60.0%" in text
-    assert "Most gain per unit of membership tracing advantage given up (vs mass): kmeans, 5.00" in text
-    assert "Failing the four-fifths rule in at least one seed: mass, kmeans, rfm, oracle." in text
+def _worlds(n=20, seed=0):
+    """Hand-made results over n worlds. kmeans(n_clusters=6) is the reference; kmeans(n_clusters=8)
+    gains 0.05 more in every world (+ small noise); fair_targeting's gain differs by noise only and it
+    fixes di_older; rfm profiles customers without consent; mass fails the four-fifths rule only
+    over everyone (the cap's exclusions included)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(n):
+        level = rng.normal(0.5, 0.15)
+        for label, approach, gain, di, di_all, consent in [
+            ("mass", "mass", 0.0, 1.0 + rng.normal(0, 0.02), 0.6, 0),
+            ("oracle", "oracle", 1.0, 0.9, 0.6, 0),
+            ("kmeans(n_clusters=6)", "kmeans", level, 0.7 + rng.normal(0, 0.02), 0.5, 0),
+            ("kmeans(n_clusters=8)", "kmeans", level + 0.05 + rng.normal(0, 0.01), 0.7, 0.5, 0),
+            ("fair_targeting", "fair_targeting", level + rng.normal(0, 0.02), 0.95 + rng.normal(0, 0.02), 0.7, 0),
+            ("rfm", "rfm", level - 0.2, 1.0, 0.6, 3),
+        ]:
+            rows.append(
+                {
+                    "run_id": f"{label}-{w}",
+                    "label": label,
+                    "approach": approach,
+                    "seed": w,
+                    "status": "ok",
+                    "gain_share": gain,
+                    "di_older": di,
+                    "di_older_all": di_all,
+                    "di_gender": 1.0 + rng.normal(0, 0.01),
+                    "cap_excluded_older": 0.4,
+                    "balance_older": 0.1,
+                    "consent_violations": consent,
+                    "fatigue_violations": 0,
+                    "undescribed_segments": 0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_comparisons_are_paired_with_the_reference():
+    c = comparisons(_worlds(), "kmeans(n_clusters=6)")
+    assert set(c["setting"]) == set(_worlds()["label"]) and (c["n_worlds"] == 20).all()
+    g = c[c["metric"] == "gain_share"].set_index("setting")
+    assert (
+        g.loc["kmeans(n_clusters=8)", "diff_lo"] > 0.03
+        and g.loc["fair_targeting", "diff_lo"] < 0 < g.loc["fair_targeting", "diff_hi"]
+    )
+    assert {"gain_share", "di_older", "di_gender", "unfairness_older"} <= set(c["metric"])
+
+
+def test_findings_claim_only_what_the_worlds_support():
+    r = _worlds()
+    s = summarise(r)
+    ref = "kmeans(n_clusters=6)"
+    text = " ".join(headline_findings(s, comparisons(r, ref), ref))
+    # The best feasible setting: kmeans(8) (rfm is infeasible; the oracle never counts).
+    assert (
+        "Highest mean gain among feasible settings (passing the consent, contact-cap and description checks in "
+        "every world): kmeans(n_clusters=8)" in text
+    )
+    assert "Not feasible (an ethics check fails in some world): rfm (consent_violations)." in text
+    assert (
+        "Gain share against kmeans(n_clusters=6), paired by world: higher for kmeans(n_clusters=8) +4.8 points" in text
+    )
+    assert "not distinguishable from kmeans(n_clusters=6) over 20 worlds for fair_targeting" in text
+    assert (
+        "What fair_targeting changes against kmeans(n_clusters=6) over 20 worlds: segment balance (older) "
+        "+0.000 (95% interval +0.000 to +0.000), not distinguishable from kmeans(n_clusters=6); DI older +0.2" in text
+    )
+    # Four-fifths: who fails in most worlds, and where the cap rather than the approach is the cause.
+    assert (
+        "Four-fifths rule, older vs younger customers (among contact-eligible customers): fails in most worlds "
+        "for kmeans(n_clusters=6) in 20 of 20 worlds (DI 0.699 (95% interval 0.689–0.709): older customers offered less)"
+        in text
+    )
+    assert ": older customers offered less)" in text
+    assert (
+        "Four-fifths rule, women vs men (among contact-eligible customers): no setting fails it in most worlds." in text
+    )
+    assert (
+        "the rule would also fail in most worlds for mass, oracle, fair_targeting, rfm: there the cap, a wellbeing protection, "
+        "not the approach, makes the gap." in text
+    )
+
+
+def test_feasible_means_every_ethics_check_in_every_world():
+    s = summarise(_worlds()).set_index("label")
+    f = feasible(s.reset_index()).to_numpy()
+    assert dict(zip(s.index, f)) == {
+        "mass": True,
+        "oracle": False,
+        "kmeans(n_clusters=6)": True,
+        "kmeans(n_clusters=8)": True,
+        "fair_targeting": True,
+        "rfm": False,
+    }
+
+
+def test_worst_cells_counts_the_lowest_cell_per_world():
+    t = pd.DataFrame(
+        {
+            "label": ["a"] * 6,
+            "seed": [0, 0, 1, 1, 2, 2],
+            "age_band": ["75+", "18-24"] * 3,
+            "gender": ["male"] * 6,
+            "offer_rate": [0.2, 0.5, 0.3, 0.4, 0.6, np.nan],
+        }
+    )
+    assert worst_cells(t) == {"a": ("75+ / male", 3)}
 
 
 def test_runs_ignoring_consent_are_infeasible():
@@ -71,8 +182,8 @@ def test_runs_ignoring_consent_are_infeasible():
     extra = r[r["label"] == "kmeans"].assign(label="kmeans (ignoring consent)", gain_share=0.9, consent_violations=3000)
     r = pd.concat([r.assign(consent_violations=0), extra], ignore_index=True)
     text = " ".join(headline_findings(summarise(r)))
-    assert "Highest gain among feasible approaches: kmeans, reaching 60.0%" in text
-    assert "kmeans (ignoring consent)" not in set(efficiency(summarise(r), "tracing_advantage")["label"])
+    assert "Highest mean gain among feasible settings" in text and "): kmeans, 60.0%" in text
+    assert "Not feasible (an ethics check fails in some world): kmeans (ignoring consent) (consent_violations)." in text
 
 
 def test_privacy_findings_from_results():
@@ -106,3 +217,20 @@ def test_small_cells_suppressed():
     p = pivot_by_group(stacked, ["age_band", "gender"], "offer_rate", ["a"])
     assert p.loc["a", "18-24 / female"] == 0.5
     assert p.loc["a", "75+ / female"] == 0.4  # the 9-customer cell of seed 0 is left out of the mean
+
+
+def test_a_sweep_is_summarised_and_compared_condition_by_condition():
+    a, b = _worlds(6), _worlds(6, seed=1)
+    a["proxy_strength"], b["proxy_strength"] = 0.0, 1.0
+    b.loc[b["label"] == "kmeans(n_clusters=8)", "gain_share"] -= 0.3  # worse than the reference at strength 1
+    r = pd.concat([a, b], ignore_index=True)
+    s = summarise(r)
+    assert "kmeans(n_clusters=8) (proxy_strength=0.000)" in set(s["label"]) and len(s) == 12
+    ref = "kmeans(n_clusters=6)"
+    text = " ".join(headline_findings(s, comparisons(r, ref), ref))
+    assert (
+        "kmeans(n_clusters=8)'s gain share against kmeans(n_clusters=6), paired over 6 worlds each: "
+        "proxy_strength=0.000: +4." in text
+    )
+    assert "; proxy_strength=1.000: -2" in text
+    assert "Gain share against" not in text  # no sentence mixes the conditions

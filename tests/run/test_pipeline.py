@@ -36,6 +36,9 @@ EXPECTED_METRICS = {
     *(f"attr_inference_{m}_{a}" for a in ("older", "gender") for m in ("lift", "r_attack", "r_base")),
     *(f"attr_inference_lift_{a}_{e}" for a in ("older", "gender") for e in ("lo", "hi")),
     *(f"{m}_{a}" for m in ("spd", "di", "eod", "aod", "balance") for a in ("older", "gender")),
+    *(f"{m}_age_gender" for m in ("spd", "di", "eod")),
+    "cap_excluded_older",
+    "di_older_all",
     "consent_violations",
     "fatigue_violations",
     "undescribed_segments",
@@ -51,6 +54,10 @@ EXPECTED_METRICS = {
     "purpose_violations",
     "notice_reading_ease",
     "notice_truthful",
+    # off-policy estimates from the campaign log (kit.run.offpolicy), checked against the truth above
+    *(f"value_{r}_ope{e}" for r in ("policy", "mass", "oracle") for e in ("", "_lo", "_hi")),
+    *(f"value_policy_{m}{e}" for m in ("ips", "snips") for e in ("", "_lo", "_hi")),
+    *(f"{g}{e}" for g in ("gain_ope", "gain_oracle_ope", "gain_share_ope") for e in ("", "_lo", "_hi")),
 }
 
 
@@ -153,21 +160,37 @@ def test_saved_decisions_recompute_the_fairness_metrics(kmeans_run, tmp_path):
     save_run(kmeans_run, tmp_path)
     dec = pd.read_parquet(tmp_path / "decisions.parquet")
     saved = load_metrics(tmp_path / "metrics.json")["metrics"]
-    assert list(dec.columns) == ["customer_id", "older", "gender", "segment", "action", "offered", "helps"]
+    assert list(dec.columns) == [
+        "customer_id",
+        "older",
+        "gender",
+        "segment",
+        "action",
+        "eligible",
+        "offered",
+        "beneficial",
+        "helps",
+    ]
     assert len(dec) == len(kmeans_run.population.holdout)
-    for attr, unpriv in (("older", dec["older"].to_numpy()), ("gender", (dec["gender"] == "female").to_numpy())):
-        mf = MetricFrame(
-            metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
-            y_true=dec["helps"],
-            y_pred=dec["offered"],
-            sensitive_features=unpriv,
+    assert not (dec["offered"] & ~dec["eligible"]).any() and not (dec["beneficial"] & ~dec["offered"]).any()
+    el = dec[dec["eligible"]]
+    for attr, unpriv in (("older", el["older"].to_numpy()), ("gender", (el["gender"] == "female").to_numpy())):
+        sr = MetricFrame(metrics=selection_rate, y_true=el["helps"], y_pred=el["offered"], sensitive_features=unpriv)
+        tpr = MetricFrame(
+            metrics=true_positive_rate, y_true=el["helps"], y_pred=el["beneficial"], sensitive_features=unpriv
         )
-        g = mf.by_group
-        assert abs(saved[f"spd_{attr}"] - (g["sr"][True] - g["sr"][False])) < 1e-9
-        assert abs(saved[f"di_{attr}"] - g["sr"][True] / g["sr"][False]) < 1e-9
-        assert abs(saved[f"eod_{attr}"] - (g["tpr"][True] - g["tpr"][False])) < 1e-9
-        aod = ((g["fpr"][True] - g["fpr"][False]) + (g["tpr"][True] - g["tpr"][False])) / 2
+        fpr = MetricFrame(
+            metrics=false_positive_rate, y_true=el["helps"], y_pred=el["offered"], sensitive_features=unpriv
+        )
+        sr, tpr, fpr = sr.by_group, tpr.by_group, fpr.by_group
+        assert abs(saved[f"spd_{attr}"] - (sr[True] - sr[False])) < 1e-9
+        assert abs(saved[f"di_{attr}"] - sr[True] / sr[False]) < 1e-9
+        assert abs(saved[f"eod_{attr}"] - (tpr[True] - tpr[False])) < 1e-9
+        aod = ((fpr[True] - fpr[False]) + (tpr[True] - tpr[False])) / 2
         assert abs(saved[f"aod_{attr}"] - aod) < 1e-9
+    # Over everyone, the contact cap's exclusions included.
+    rates = dec.groupby("older")["offered"].mean()
+    assert abs(saved["di_older_all"] - rates[True] / rates[False]) < 1e-12
     assert saved["offer_rate"] == dec["offered"].mean()
     assert np.isclose(saved["balance_older"], _balance(dec["segment"], dec["older"]), rtol=0, atol=1e-12)
 

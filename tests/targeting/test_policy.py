@@ -63,6 +63,7 @@ def test_no_marketing_consent_no_contact_and_older_cap():
     d = assign_actions(values, cust, Policy(budget=1.0, older_contact_cap=3), np.random.default_rng(0))
     assert d["offered"].tolist() == [False, False, False, False, True, True]
     assert d["blocked"].tolist()[:4] == ["no_consent", "no_consent", "older_cap", "older_cap"]
+    assert d["eligible"].tolist() == [False, False, False, False, True, True]
 
 
 def test_ties_broken_by_seed_not_order():
