@@ -199,6 +199,17 @@ def cmd_population(args) -> int:
         print(f"crmkit population: {e}", file=sys.stderr)
         return 2
     seed = knobs.pop("seed")
+    if args.without_truth:
+        from .sources.export import EXPORT_SUFFIXES, EXPORT_TABLE, MSG_EXPORT_SUFFIX, export_without_truth
+
+        if Path(args.out).suffix.lower() not in EXPORT_SUFFIXES:
+            print(f"crmkit population: {MSG_EXPORT_SUFFIX.format(path=args.out)}", file=sys.stderr)
+            return 2
+        pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
+        path = export_without_truth(pop.customers, args.out)
+        where = f" (table {EXPORT_TABLE})" if path.suffix.lower() in (".duckdb", ".db") else ""
+        print(f"customer table without truth: {path}{where} ({len(pop.customers)} customers)")
+        return 0
     pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
     path = save_population(pop, args.out)
     sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"), source=path.name)
@@ -301,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{spec.doc}; {spec.allowed()} (default {spec.default!r})",
         )
     pop.add_argument("--out", required=True, help="output parquet file; the datasheet goes beside it (.datasheet.md)")
+    pop.add_argument(
+        "--without-truth",
+        action="store_true",
+        help="write only the firm's columns (no truth), as a researcher's export: .csv, .parquet or a DuckDB "
+        "database (.duckdb/.db, table customers); no datasheet",
+    )
     pop.set_defaults(func=cmd_population)
 
     vp = sub.add_parser("validate-population", help="check a saved population against the data contract")

@@ -11,6 +11,12 @@ Feature sets (`FEATURE_SETS`):
 - ``unaware``: behaviour plus income band: the protected attributes (age, gender) dropped, so only
   their proxies remain (unaware);
 - ``minimal``: recency, frequency, monetary value and engagement only (minimised).
+
+On a researcher's own table (`kit.sources`), the frame carries its encoding in
+``attrs[DATA_ATTR]`` and the feature sets are the declared ones instead (`declared_features`):
+``behaviour`` and ``unaware`` = the declared features (numbers as they are, text one-hot);
+``aware`` = those plus the declared protected attributes (bool as 0/1, text one-hot). Approaches
+that need the generator's own columns (``minimal``, declared bounds, rules on RFM) are not offered.
 """
 
 from __future__ import annotations
@@ -181,8 +187,48 @@ def _codes(col: pd.Series, categories) -> np.ndarray:
     return out
 
 
+# Key of a customer frame's ``attrs`` that marks a researcher's table and holds its encoding:
+# {"numeric": [...], "categorical": {column: [categories]}, "protected": {column: [categories] or None}}.
+DATA_ATTR = "crmkit.data"
+DATA_FEATURE_SETS = ("behaviour", "aware", "unaware")
+
+
+def _one_hot(cols: dict, customers: pd.DataFrame, column: str, categories) -> None:
+    """One indicator per category; a two-valued column gets one (of its first value: ``gender_female``)."""
+    codes = _codes(customers[column], tuple(categories))
+    for j, c in enumerate(categories[:1] if len(categories) == 2 else categories):
+        cols[f"{column}_{c}"] = (codes == j).astype(float)
+
+
+def declared_features(customers: pd.DataFrame, feature_set: str) -> pd.DataFrame:
+    """The feature table of a researcher's table (see the module docstring): declared features only,
+    plus the protected attributes for ``aware``. Categories come from the whole table, so any subset
+    of customers gets the same columns."""
+    enc = customers.attrs[DATA_ATTR]
+    if feature_set not in DATA_FEATURE_SETS:
+        raise ParameterError(
+            "feature_set",
+            f"{feature_set!r} is not defined on a customer table; expected one of {', '.join(DATA_FEATURE_SETS)}",
+        )
+    cols: dict[str, np.ndarray] = {c: customers[c].to_numpy(dtype=float) for c in enc["numeric"]}
+    for c, cats in enc["categorical"].items():
+        _one_hot(cols, customers, c, cats)
+    if feature_set == "aware":
+        for c, cats in enc["protected"].items():
+            if c in enc["numeric"] or c in enc["categorical"]:
+                continue
+            if cats is None:
+                cols[c] = customers[c].to_numpy(dtype=float)
+            else:
+                _one_hot(cols, customers, c, cats)
+    return pd.DataFrame(cols, index=customers.index)
+
+
 def feature_table(customers: pd.DataFrame, feature_set: str) -> pd.DataFrame:
-    """The numeric feature table of a named feature set (see `FEATURE_SETS`)."""
+    """The numeric feature table of a named feature set (see `FEATURE_SETS`; `declared_features` on a
+    researcher's table)."""
+    if DATA_ATTR in customers.attrs:
+        return declared_features(customers, feature_set)
     if feature_set not in FEATURE_SETS:
         raise ParameterError(
             "feature_set", f"unknown feature set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}"
@@ -219,6 +265,7 @@ def masked_columns(purpose: str, limitation: bool) -> tuple[str, ...]:
 def purpose_view(customers: pd.DataFrame, masked: tuple[str, ...]) -> pd.DataFrame:
     """The customer table as an approach may read it: each masked column set to one constant (its
     first category, or 0), so it carries no information about anyone and never sets a segment apart."""
+    masked = tuple(c for c in masked if c in customers.columns)  # a customer table may not hold them all
     if not masked:
         return customers
     const = {}

@@ -170,6 +170,9 @@ RUN_SPECS: dict[str, Spec] = {
     "purpose_limitation": Spec(
         bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
     ),
+    "data": Spec(
+        str, "", "a study on a customer table: its data block as JSON (set by the study); empty: the generator"
+    ),
 }
 
 # Runs one study may expand to unless the caller raises the cap (`crmkit run --max-runs N`): a grid

@@ -91,8 +91,10 @@ def write_atomic(path: str | Path, data: bytes | Callable[[Path], None], *, sync
                     f.flush()
                     os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file; the caller's message should
         raise
     return path
 

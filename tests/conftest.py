@@ -52,3 +52,14 @@ def pytest_collection_modifyitems(config, items):
     another having run first (module-scoped fixtures are rebuilt per module either way)."""
     if os.environ.get("CRMKIT_TEST_ORDER") == "reverse":
         items.reverse()
+
+
+def set_rows(df, column, rows, value):
+    """A copy of `df` with `column` set to `value` at the given row positions (categoricals become objects)."""
+    import pandas as pd
+
+    df = df.copy()
+    if isinstance(df[column].dtype, pd.CategoricalDtype):
+        df[column] = df[column].astype(object)
+    df.loc[df.index[rows], column] = value
+    return df

@@ -42,6 +42,7 @@ from .. import __version__
 from ..records import FAILED, OK, from_jsonable, versions, write_atomic
 from ..study import RunSpec, Study
 from .folders import (
+    EnvironmentProblem,
     FolderLock,
     StudyInterrupted,
     WorkerDied,
@@ -229,6 +230,8 @@ def execute_run(
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
         env = environment_problem(exc)
+        if env is not None and env.path == "?":  # a write that named no file: name the run's folder
+            env = EnvironmentProblem(str(work), env.cause, env.code)
         if env is not None and env is not exc:
             raise env from None
         raise

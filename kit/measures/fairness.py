@@ -230,3 +230,30 @@ def fairness_table(
         best_tpr = t["offer_rate_if_helps"].max() if len(t) else math.nan
         t["tpr_ratio_vs_best"] = t["offer_rate_if_helps"] / best_tpr if best_tpr > 0 else math.nan
     return t
+
+
+def offer_parity(offered: np.ndarray, column: pd.Series | np.ndarray) -> dict[str, float]:
+    """Offer-rate parity across the groups of one protected column, without truth (a customer table).
+
+    bool column: the True group is the unprivileged one (as ``older``): spd = P(offer | True) -
+    P(offer | False), di = P(offer | True) / P(offer | False), the same as aif360's for that mask.
+    Text column (any number of groups): spd = lowest group offer rate - highest, di = lowest / highest
+    (the four-fifths rule across all groups). nan where the ratio is undefined (nobody offered).
+    """
+    offered = np.asarray(offered, dtype=bool)
+    values = np.asarray(column)
+    if values.dtype == bool:
+        rates = [
+            offered[values].mean() if values.any() else math.nan,
+            offered[~values].mean() if (~values).any() else math.nan,
+        ]
+        lo, hi = rates
+    else:
+        codes, _ = pd.factorize(values)
+        counts = np.bincount(codes)
+        rate = np.bincount(codes, weights=offered.astype(float)) / np.where(counts > 0, counts, 1)
+        rate = rate[counts > 0]
+        lo, hi = (float(rate.min()), float(rate.max())) if len(rate) else (math.nan, math.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        di = float(lo / hi) if hi > 0 else math.nan
+    return {"spd": float(lo - hi), "di": di}

@@ -24,19 +24,23 @@ from markupsafe import Markup
 from .. import __version__
 from ..records import OK, REPORTS_MARKER, read_manifest, write_atomic
 from ..study import Study
+from ..vocabulary import MIN_CELL
 from .findings import headline_findings, worst_cells
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
-from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, read_run_tables
+from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
 from .longrun import is_longrun, longrun_comparisons, longrun_findings, longrun_table_html, plot_longrun
 from .summaries import (
     CHECK_DOCS,
     CHECKS,
     DERIVED,
-    FAIRNESS_METRICS,
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
     comparisons,
+    data_findings,
+    fairness_metrics,
+    gain_metric,
     pareto_front,
+    protected_attrs,
     summarise,
 )
 
@@ -203,6 +207,7 @@ FRONTIER_FIGURES = [
         ],
     ),
 ]
+GAIN_AXIS = {"gain_share": "gain share (1 = oracle, 0 = mass)", "gain_ope": "gain over mass per customer (off-policy)"}
 FRONTIER_CAPTION = (
     "{title}. Each point is an approach setting at its mean over the worlds (seeds), numbered as in the legend; "
     "bars are the 95% interval of that mean over worlds (Student t); ringed points are Pareto-efficient at the "
@@ -216,6 +221,45 @@ EPSILON_NOTE = (
 )
 
 
+def _data_source(out: Path, results: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """A study on a customer table: its source, mapping and fingerprint (never rows), and the metrics that
+    need truth with why they are absent; read from the first finished run's metrics.json. Empty lists
+    for a generator study."""
+    for run_id in results.loc[results["status"] == OK, "run_id"]:
+        path = out / "runs" / run_id / "metrics.json"
+        rec = json.loads(path.read_text()) if path.exists() else {}
+        src = rec.get("data_source")
+        if not src:
+            return [], []
+        camp = src.get("campaign") or {}
+        rows = [
+            ("source", str(src.get("source"))),
+            ("fingerprint (sha256 of the encoded table)", str(src.get("fingerprint"))),
+            ("customers (in the campaign log)", f"{src.get('customers')} ({src.get('campaign_customers')})"),
+            ("id", str(src.get("id"))),
+            ("protected", ", ".join(src.get("protected") or [])),
+            ("quasi-identifiers", ", ".join(src.get("quasi_identifiers") or [])),
+            ("features", ", ".join(src.get("features") or [])),
+            ("consent (profiling / marketing)", f"{src.get('consent') or '–'} / {src.get('marketing_consent') or '–'}"),
+            ("campaign log", ", ".join(f"{k}: {v}" for k, v in camp.items()) or "none"),
+        ]
+        return rows, sorted((rec.get("absent_metrics") or {}).items())
+    return [], []
+
+
+def _offer_tables_html(out: Path, results: pd.DataFrame, labels: list[str], attrs: list[str]) -> str:
+    """Offer rate by each declared protected column of a customer table (mean over seeds)."""
+    parts = []
+    for a in attrs:
+        offers = read_run_tables(out, results, f"offers_by_{a}")
+        if not offers.empty and a in offers.columns:
+            p = pivot_by_group(offers, [a], "offer_rate", labels)
+            parts.append(pivot_html(p, f"Offer rate by {a} (mean over seeds)", "share"))
+    if not parts:
+        return ""
+    return f"<p class='note'>Cells from fewer than {MIN_CELL} customers are suppressed.</p>" + "".join(parts)
+
+
 def _figure_record(out: Path, file: str, fig, caption: str, csv: str | None = None) -> dict:
     png = _fig_to_png(fig)
     write_atomic(out / "figures" / file, png)
@@ -227,7 +271,11 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
     from .figures import plot_frontiers, plot_group_gain_study
 
     figs = []
+    gain = gain_metric(summary.columns)
+    extra = [(f"unfairness_{a}", f"|1 − disparate impact|, {a}") for a in protected_attrs(summary.columns)]
     for file, title, axes in FRONTIER_FIGURES:
+        if file == "tradeoff_fairness.png":  # a customer table's declared protected columns too
+            axes = list(dict.fromkeys([*axes, *extra]))
         # A cost that every setting shares (e.g. epsilon = ∞ for all) separates nothing: no panel.
         axes = [
             (m, lab)
@@ -236,16 +284,8 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
         ]
         if not axes:
             continue
-        fronts = {m: pareto_front(summary, "gain_share", m) for m, _ in axes}
-        fig = plot_frontiers(
-            summary,
-            "gain_share",
-            axes,
-            fronts,
-            title=title,
-            ylabel="gain share (1 = oracle, 0 = mass)",
-            bounds=("lo", "hi"),
-        )
+        fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
+        fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain], bounds=("lo", "hi"))
         caption = FRONTIER_CAPTION.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
         figs.append(_figure_record(out, file, fig, caption, "summary.csv"))
     pairs = [p for p in GAIN_PAIRS if {p[1], p[2]} <= set(group_gain.get("group", ()))]
@@ -298,6 +338,13 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     gain = stacked["gain_by_group"]
     group_gain = group_gain_summary(gain, labels) if not gain.empty else pd.DataFrame()
     group_html, group_tables = group_tables_html(stacked, labels)
+    gain = gain_metric(results.columns)
+    attrs = protected_attrs(results.columns)
+    attr = "older" if "older" in attrs or not attrs else attrs[0]
+    fair_metrics = fairness_metrics(results.columns)
+    data_source, absent = _data_source(out, results)
+    if data_source:  # a customer table: offer rates by each declared protected column
+        group_html = _offer_tables_html(out, results, labels, attrs) or group_html
     figures = _figures(summary, group_gain, out) if not summary.empty else []
     if not summary.empty:
         _write_csv(out, "summary.csv", summary)
@@ -315,8 +362,8 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
                 "label": r["label"],
                 "seed": r["seed"],
                 "status": r["status"],
-                "gain": fmt_number(r.get("gain_share"), 3),
-                "di": fmt_number(r.get("di_older"), 2),
+                "gain": fmt_number(r.get(gain), 3),
+                "di": fmt_number(r.get(f"di_{attr}"), 2),
                 "seconds": fmt_number(m.get("seconds"), 1),
                 "page": next(
                     (f"runs/{r['run_id']}/{f}" for f in ("report.html", "manifest.json") if (run_dir / f).exists()),
@@ -360,17 +407,23 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         seeds=", ".join(str(s) for s in sorted(results["seed"].unique())),
         population=population,
         findings=(longrun["findings"][:1] if longrun else [])
-        + headline_findings(summary, comps, reference, worst_cells(stacked["fairness_by_age_band_gender"])),
+        + (
+            data_findings(summary)  # a customer table: gain off-policy, declared protected columns
+            if data_source
+            else headline_findings(summary, comps, reference, worst_cells(stacked["fairness_by_age_band_gender"]))
+        ),
         reference=reference if comps is not None else None,  # the note links comparisons.csv
         longrun=longrun,
         figures=figures,
         gain_table=Markup(
             _summary_html(summary, GAIN_PRIVACY_METRICS) if not summary.empty else "<p>No successful runs.</p>"
         ),
-        fair_table=Markup(_summary_html(summary, FAIRNESS_METRICS) if not summary.empty else ""),
-        metric_docs=[
-            (m, h, d) for m, h, d in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS if f"{m}_mean" in summary.columns
-        ],
+        fair_table=Markup(_summary_html(summary, fair_metrics) if not summary.empty else ""),
+        metric_docs=[(m, h, d) for m, h, d in GAIN_PRIVACY_METRICS + fair_metrics if f"{m}_mean" in summary.columns],
+        gain_header="gain share" if gain == "gain_share" else "gain over mass (off-policy)",
+        di_header=f"DI {attr}",
+        data_source=data_source,
+        absent=absent,
         group_tables=Markup(group_html),
         segments=Markup(_segments_html(out, results)),
         checks_table=Markup(_checks_html(summary) if not summary.empty else ""),

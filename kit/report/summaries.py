@@ -27,6 +27,23 @@ from .comparisons import across_worlds, paired_differences, varying
 GAIN_PRIVACY_METRICS = [
     ("gain_share", "gain share", "share of the oracle's gain over mass: 1 = oracle, 0 = mass"),
     ("value_policy", "value / customer", "expected net value per held-out customer, under the truth"),
+    (
+        "gain_ope",
+        "gain over mass (off-policy)",
+        "estimated net value per customer over mass, doubly robust, from the "
+        "randomised campaign log (cross-fitted); the only gain measurable on a customer table",
+    ),
+    (
+        "value_policy_ope",
+        "value / customer (off-policy)",
+        "doubly robust estimate of value_policy from the campaign log",
+    ),
+    (
+        "gain_share_best",
+        "share of the best setting's gain",
+        "on a customer table (no oracle): gain_ope over the largest gain_ope of any setting in the same seed, "
+        "the best segment-level policy the study found",
+    ),
     ("epsilon", "ε", "formal differential-privacy loss of what is released (∞: no formal guarantee)"),
     ("min_segment_size", "smallest segment", "customers in the smallest released segment"),
     ("min_audience_class", "smallest audience class", "the audience file is k-anonymous for every k up to this"),
@@ -120,12 +137,69 @@ COMPARED_METRICS = [
 POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
 
 
+def gain_metric(columns) -> str:
+    """The study's gain: ``gain_share`` (against the truth) on the generator, ``gain_ope`` (off-policy,
+    over mass) on a customer table, where the truth and so the oracle are absent."""
+    return "gain_share" if "gain_share" in columns or "gain_share_mean" in columns else "gain_ope"
+
+
+# How each gain metric reads in findings: what a value is, and how to write one and a range.
+GAIN_WORDS = {
+    "gain_share": {
+        "of": "of the oracle's gain over mass",
+        "gains": "of the oracle's gain",
+        "value": lambda v: f"{100 * v:.1f}%",
+        "range": lambda lo, hi: f"{100 * lo:.1f}–{100 * hi:.1f}%",
+        "unit": "gain share",
+    },
+    "gain_ope": {
+        "of": "net value per customer over mass (off-policy estimate)",
+        "gains": "net value per customer over mass",
+        "value": lambda v: f"{v:+.2f}",
+        "range": lambda lo, hi: f"{lo:+.2f} to {hi:+.2f}",
+        "unit": "value per customer",
+    },
+}
+
+
+def protected_attrs(columns) -> list[str]:
+    """The protected attributes measured: ``older`` and ``gender`` on the generator, the declared
+    columns on a customer table (from the ``di_<column>`` metrics present)."""
+    names = [
+        c[3:].removesuffix("_mean") for c in columns if c.startswith("di_") and not c.endswith(("_min", "_max", "_sd"))
+    ]
+    return list(dict.fromkeys(names))
+
+
+def fairness_metrics(columns) -> list[tuple[str, str, str]]:
+    """FAIRNESS_METRICS, plus parity and balance rows for declared protected columns it does not list."""
+    known = {m for m, _, _ in FAIRNESS_METRICS}
+    extra = []
+    for a in protected_attrs(columns):
+        for m, h, d in (
+            (
+                f"di_{a}",
+                f"DI {a}",
+                f"offer rate of the {a} group (True, or the lowest-rate group) over the other's "
+                "(highest-rate) (< 0.8 fails the four-fifths rule)",
+            ),
+            (f"spd_{a}", f"SPD {a}", "the same as a difference of offer rates"),
+            (f"balance_{a}", f"balance {a}", "segment balance (Chierichetti et al.)"),
+        ):
+            if m not in known:
+                extra.append((m, h, d))
+    return FAIRNESS_METRICS + extra
+
+
 def with_derived(results: pd.DataFrame) -> pd.DataFrame:
     """Results plus the derived cost columns the frontiers plot (lower = better)."""
     r = results.copy()
-    for attr in ("older", "gender"):
-        if f"di_{attr}" in r:
-            r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    for attr in protected_attrs(r.columns):
+        r[f"unfairness_{attr}"] = (1 - pd.to_numeric(r[f"di_{attr}"], errors="coerce")).abs()
+    if "gain_ope" in r and "gain_share" not in r and "seed" in r:  # a customer table: no oracle
+        g = pd.to_numeric(r["gain_ope"], errors="coerce")
+        best = g.groupby(r["seed"]).transform("max")
+        r["gain_share_best"] = np.where(best > 0, g / best.where(best > 0, 1.0), np.nan)
     if "eod_older" in r:
         r["abs_eod_older"] = pd.to_numeric(r["eod_older"], errors="coerce").abs()
     for di, fail, _ in FOUR_FIFTHS_GROUPS.values():
@@ -152,7 +226,9 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
             ),
             axis=1,
         )
-    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS] + list(DERIVED) + list(CHECKS))
+    fair = fairness_metrics(ok.columns)
+    derived = list(dict.fromkeys([*DERIVED, *(f"unfairness_{a}" for a in protected_attrs(ok.columns))]))
+    names = metrics or ([m for m, _, _ in GAIN_PRIVACY_METRICS + fair] + derived + list(CHECKS))
     names = [m for m in names if m in ok.columns]
     rows = []
     for label, g in ok.groupby("label", sort=False):
@@ -224,3 +300,163 @@ def feasible_mask(summary: pd.DataFrame) -> pd.Series:
     if "consent_violations_max" in summary:
         ok &= ~(pd.to_numeric(summary["consent_violations_max"], errors="coerce") > 0)
     return ok
+
+
+DATA_MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
+
+
+def data_efficiency(
+    summary: pd.DataFrame, cost: str, min_extra: float | None = None, gain: str = "gain_share"
+) -> pd.DataFrame:
+    """Gain bought per unit of a cost, against mass (which has zero gain): gain_share / (cost − cost(mass)).
+
+    Only feasible settings (`feasible_mask`) are ranked. Where the extra cost is below `min_extra`
+    (default `DATA_MIN_EXTRA_COST[cost]`, else 0.005) it counts as no extra cost: `per_unit` is inf.
+    """
+    min_extra = DATA_MIN_EXTRA_COST.get(cost, 0.005) if min_extra is None else min_extra
+    if f"{cost}_mean" not in summary or "mass" not in set(summary["label"]):
+        return pd.DataFrame(columns=["label", "gain", "extra_cost", "per_unit"])
+    base = float(summary.loc[summary["label"] == "mass", f"{cost}_mean"].iloc[0])
+    s = summary[feasible_mask(summary) & (summary["label"] != "mass")]
+    out = pd.DataFrame({"label": s["label"], "gain": s[f"{gain}_mean"], "extra_cost": s[f"{cost}_mean"] - base})
+    out = out[np.isfinite(out["extra_cost"]) & np.isfinite(out["gain"])]
+    out["per_unit"] = np.where(
+        out["extra_cost"] >= min_extra, out["gain"] / out["extra_cost"].clip(lower=min_extra), np.inf
+    )
+    return out.sort_values(["per_unit", "gain"], ascending=False)
+
+
+def data_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price.
+
+    On a customer table the gain is ``gain_ope`` (off-policy, over mass) and the fairness cost is
+    the first declared protected column's."""
+    if summary.empty:
+        return ["No run finished successfully; see the failures below."]
+    gain = gain_metric(summary.columns)
+    words = GAIN_WORDS[gain]
+    fmt = words["value"]
+    attrs = protected_attrs(summary.columns)
+    attr = "older" if "older" in attrs or not attrs else attrs[0]
+    group = "older customers" if attr == "older" else f"the {attr} groups"
+    out = []
+    feasible = summary[feasible_mask(summary)].dropna(subset=[f"{gain}_mean"])
+    if not feasible.empty:
+        best = feasible.loc[feasible[f"{gain}_mean"].idxmax()]
+        txt = (
+            f"Highest gain among feasible approaches: {best['label']}, reaching {fmt(best[f'{gain}_mean'])} "
+            f"{words['of']} (range {words['range'](best[f'{gain}_min'], best[f'{gain}_max'])} over {best['runs']} seed(s))"
+        )
+        costs = []
+        if "reid_rate_mean" in best:
+            costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
+        if "tracing_advantage_mean" in best:
+            costs.append(f"membership tracing advantage {best['tracing_advantage_mean']:.3f}")
+        if f"di_{attr}_mean" in best:
+            costs.append(f"disparate impact for {group} {best[f'di_{attr}_mean']:.2f}")
+        out.append(txt + (", at " + ", ".join(costs) if costs else "") + ".")
+    for cost, what in (
+        ("tracing_advantage", "membership tracing advantage"),
+        ("reid_rate", "re-identification risk"),
+        (f"unfairness_{attr}", f"unfairness to {group} |1 − DI|"),
+    ):
+        eff = data_efficiency(summary, cost, gain=gain)
+        eff = eff[eff["gain"] > 0.01]
+        if not eff.empty:
+            top = eff.iloc[0]
+            if math.isinf(top["per_unit"]):
+                out.append(
+                    f"{top['label']} gains {fmt(top['gain'])} {words['gains']} at no meaningful extra "
+                    f"{what} over mass (less than +{DATA_MIN_EXTRA_COST.get(cost, 0.005):g})."
+                )
+            else:
+                out.append(
+                    f"Most gain per unit of {what} given up (vs mass): {top['label']}, "
+                    f"{top['per_unit']:.2f} {words['unit']} per unit ({fmt(top['gain'])} gain for "
+                    f"+{top['extra_cost']:.3f})."
+                )
+    for cost, what in (
+        ("tracing_advantage", "gain against membership tracing advantage"),
+        (f"unfairness_{attr}", f"gain against unfairness to {group}"),
+    ):
+        front = sorted(pareto_front(summary, gain, cost))
+        if front:
+            out.append(f"Pareto-efficient on {what}: " + ", ".join(front) + ".")
+    if gain != "gain_share":
+        out.append(
+            "Gain here is estimated off-policy from the randomised campaign log (no truth, so no oracle and no "
+            "gain share); privacy and fairness are measured as on the generator."
+        )
+    dp = summary[summary["approach"] == "dp_kmeans"]
+    ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
+    if ref.empty:
+        ref = summary[summary["approach"] == "kmeans"]
+    if not dp.empty and not ref.empty and "epsilon_mean" in dp:
+        g_ref = float(ref["gain_share_mean"].iloc[0])
+        parts = [
+            f"ε = {fmt_number(r['epsilon_mean'], 2)}: {100 * r['gain_share_mean']:.1f}%"
+            for _, r in dp.sort_values("epsilon_mean").iterrows()
+        ]
+        out.append(
+            "What ε costs: differentially private k-means reaches "
+            + "; ".join(parts)
+            + f" of the oracle's gain, against {100 * g_ref:.1f}% for non-private {ref['label'].iloc[0]}."
+        )
+    out.extend(privacy_findings(summary))
+    fails = [r["label"] for _, r in summary.iterrows() if r.get("four_fifths_fail_max", 0) > 0]
+    if fails:
+        out.append("Failing the four-fifths rule in at least one seed: " + ", ".join(fails) + ".")
+    return out
+
+
+def privacy_findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences on consent, the audience file's k-anonymity and the membership audit, from the summary."""
+    out = []
+    col = summary.get("consent_violations_max")
+    if col is not None:
+        ignoring = summary[(pd.to_numeric(col, errors="coerce") > 0) & (summary["approach"] != "oracle")]
+        for _, r in ignoring.iterrows():
+            base = summary[(summary["label"] == r["label"].replace(" (ignoring consent)", ""))]
+            buys = (
+                f" (+{100 * (r['gain_share_mean'] - base['gain_share_mean'].iloc[0]):.1f} points over "
+                f"{base['label'].iloc[0]}, which respects it)"
+                if len(base) and r["label"] != base["label"].iloc[0]
+                else ""
+            )
+            out.append(
+                f"Infeasible: {r['label']} profiles {r['consent_violations_mean']:.0f} held-out customers without "
+                f"profiling consent for {100 * r['gain_share_mean']:.1f}% of the oracle's gain{buys}."
+            )
+    kanon = summary[summary["approach"] == "kanon"]
+    if not kanon.empty and {"min_audience_class_min", "reid_rate_mean"} <= set(summary.columns):
+        parts = [
+            f"{r['label']} {100 * r['gain_share_mean']:.1f}% gain, smallest class {r['min_audience_class_min']:.0f}, "
+            f"re-identification {100 * r['reid_rate_mean']:.1f}%"
+            for _, r in kanon.iterrows()
+        ]
+        ref = summary[summary["label"] == "kmeans(n_clusters=20)"]  # kanon starts from 20 segments
+        if len(ref):
+            r = ref.iloc[0]
+            parts.append(
+                f"against {r['label']} {100 * r['gain_share_mean']:.1f}% gain, re-identification "
+                f"{100 * r['reid_rate_mean']:.1f}% of the audience file"
+            )
+        out.append("k-anonymous audience files: " + "; ".join(parts) + ".")
+    if "mia_audit_eps_lb_mean" in summary:
+        audited = summary.dropna(subset=["mia_audit_eps_lb_mean"])
+        top = audited["mia_audit_eps_lb_max"].max() if len(audited) else math.nan
+        if np.isfinite(top) and top > 0:
+            exact = audited[audited["mia_audit_eps_lb_min"] >= top - 1e-9]["label"].tolist()
+            below = audited[audited["mia_audit_eps_lb_max"] < top - 1e-9]
+            txt = (
+                f"Membership audit (a canary added or left out; the attacker knows everyone else): "
+                f"{len(exact)} setting(s) show ε ≥ {top:.2f} in every seed, the most their trials can prove "
+                "(exact segment sizes count the canary)"
+            )
+            if len(below):
+                txt += "; below that: " + ", ".join(
+                    f"{r['label']} ≤ {r['mia_audit_eps_lb_max']:.2f} (formal ε {fmt_number(r.get('epsilon_mean'), 2)})"
+                    for _, r in below.iterrows()
+                )
+            out.append(txt + ".")
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..params import KNOB_RANGES, RUN_SPECS, ParameterError
 from ..segmenters import REGISTRY, approach_specs, check_approach, check_approach_params
+from ..sources.spec import DATA_APPROACHES, MSG_DATA_APPROACH
 
 
 @dataclass
@@ -60,6 +61,12 @@ def validate_run(params: dict, where: str = "parameters") -> RunParams:
         values[k] = RUN_SPECS[k].check(f"{where}.{k}", v)
     for k, spec in RUN_SPECS.items():
         values.setdefault(k, spec.default)
+    if values["data"] and approach not in DATA_APPROACHES:
+        raise ParameterError(
+            f"{where}.approach", MSG_DATA_APPROACH.format(approach=approach, allowed=", ".join(DATA_APPROACHES))
+        )
+    if values["data"]:  # a customer table: the generator's knobs mean nothing (a study refuses them)
+        values = {k: v for k, v in values.items() if k not in KNOB_RANGES}
     return RunParams(approach=approach, approach_params=checked_ap, values=values)
 
 

@@ -8,6 +8,7 @@ policy's tie-breaks draw from children of ``SeedSequence(seed)`` with spawn keys
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -46,12 +47,15 @@ from ..population import Population, make_population
 from ..population.history import retained_behaviour
 from ..segmenters import CONSENT_EXEMPT, ConsentGate, Segmenter, consent_gated, make_segmenter
 from ..segmenters.base import fit_sample
+from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
 from .longrun import simulate
 from .notices import notice_metrics, segment_notices
+from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
 from .timing import timed_stage
+from .truthless import measure_without_truth
 
 _SEGMENTER_KEY = 101
 _POLICY_KEY = 102
@@ -85,8 +89,11 @@ class RunResult:
 
 
 @timed_stage("population")
-def build_population(params: RunParams) -> Population:
-    """Generate the run's population from its knobs and seed."""
+def build_population(params: RunParams) -> Population | DataTable:
+    """Generate the run's population from its knobs and seed; or, for a study on a customer table
+    (the ``data`` parameter), read, check and encode that table (`kit.sources`)."""
+    if params.values.get("data"):
+        return load_table(parse_data(json.loads(params.data), base_dir="/", where="data"))
     return make_population(**params.population_knobs(), random_state=params.seed)
 
 
@@ -171,28 +178,74 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
     return out
 
 
-def reference_decisions(params: RunParams, population: Population, decisions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def reference_decisions(
+    params: RunParams,
+    population: Population,
+    decisions: pd.DataFrame,
+    segs: dict | None = None,
+    references: tuple[str, ...] = ("mass", "oracle"),
+) -> dict[str, pd.DataFrame]:
     """Held-out decisions of the run and of the two reference points (mass, oracle), under the same
     policy settings and seed, both without the consent gate (the oracle is the most gain possible); the
-    run's own decisions stand in for a reference it is itself (an oracle run behind the gate is not)."""
+    run's own decisions stand in for a reference it is itself (an oracle run behind the gate is not).
+    `segs`, if given, receives each reference's fitted segmenter by name."""
     refs = {"policy": decisions}
-    for ref in ("mass", "oracle"):
+    for ref in references:
         if ref == params.approach and not (params.respect_consent and ref not in CONSENT_EXEMPT):
             refs[ref] = decisions
             continue
         # The references see everyone: the oracle is the most gain possible, consent or not.
         ref_params = RunParams(approach=ref, approach_params={}, values={**params.values, "respect_consent": False})
         ref_seg = fit_segmenter(ref_params, population)
+        if segs is not None:
+            segs[ref] = (ref_seg, ref_params)
         refs[ref] = target(ref_params, population, ref_seg)[1]
     return refs
+
+
+def off_policy(params: RunParams, population, segs: dict, terms: dict | None = None) -> dict:
+    """Off-policy estimates of the run's value (and each reference's) from the campaign log,
+    cross-fitted (`kit.run.offpolicy`): value_policy_ope with its interval, gain_ope, ...
+    `segs`: name -> (fitted segmenter, its run parameters). `terms`, if given, receives the
+    per-customer terms and the cross-fitted actions."""
+    runs = {name: p for name, (_, p) in segs.items()}
+
+    def view(customers: pd.DataFrame) -> pd.DataFrame:  # as the run's approach reads them (firm_view)
+        return firm_view(params, population, population.customers.index.isin(customers.index))
+
+    def refit(name: str, customers: pd.DataFrame) -> Segmenter:  # as fit_segmenter, on these customers
+        p = runs[name]
+        seg = make_segmenter(p.approach, random_state=stage_int(p.seed, _SEGMENTER_KEY), **p.approach_params)
+        return consent_gated(p.approach, seg, p.respect_consent).fit(view(customers))
+
+    fitted = {name: seg for name, (seg, _) in segs.items()}
+    got = crossfit_terms(fitted, population.history, policy_of(params), params.seed, refit, view=view)
+    if terms is not None:
+        terms.update(got)
+    return offpolicy_metrics(got, params.seed)
 
 
 @timed_stage("measure")
 def measure(params: RunParams, population: Population, seg: Segmenter, decisions: pd.DataFrame) -> tuple[dict, dict]:
     """All metrics of the run (a flat dict; names as in the README's measurements table) and its
     tables (per-group views, no cell under MIN_CELL customers). Deterministic for a given seed."""
+    if isinstance(population, DataTable):
+        segs = {"policy": (seg, params)}
+        reference_decisions(params, population, decisions, segs, references=("mass",))
+        segs.setdefault("mass", (seg, params))
+        return measure_without_truth(
+            population,
+            seg,
+            decisions,
+            params.older_contact_cap,
+            membership(params, population, seg),
+            off_policy(params, population, segs),
+        )
     history, holdout = population.history, population.holdout
-    refs = reference_decisions(params, population, decisions)
+    segs = {"policy": (seg, params)}
+    refs = reference_decisions(params, population, decisions, segs)
+    for ref in ("mass", "oracle"):
+        segs.setdefault(ref, (seg, params))  # the run is itself that reference
     actions = {k: d["action"].cat.codes.to_numpy() for k, d in refs.items()}
     v_pol, v_mass, v_orc = (policy_value(holdout, actions[k]) for k in ("policy", "mass", "oracle"))
     gain_table = gain_by_group(
@@ -219,6 +272,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
+        **off_policy(params, population, segs),
         **audience_privacy(
             decisions[[f"released_{qi}" for qi in QUASI_IDENTIFIERS]].set_axis(list(QUASI_IDENTIFIERS), axis=1),
             labels,

@@ -10,8 +10,10 @@ import pandas as pd
 
 from ..measures import offer_beneficial, truly_helps
 from ..records import jsonable, versions, write_atomic
+from ..sources import DataTable
 from .pipeline import RunResult
 from .timing import run_timings
+from .truthless import TRUTH_ONLY
 
 
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
@@ -28,17 +30,27 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     holdout = result.population.holdout
+    table = result.population if isinstance(result.population, DataTable) else None
+    protected = {
+        c: holdout[c].to_numpy() if holdout[c].dtype == bool else holdout[c].astype(str).to_numpy()
+        for c in (table.spec.protected if table else ("older", "gender"))
+    }
     dec = pd.DataFrame(
         {
             "customer_id": holdout["customer_id"].to_numpy(),
-            "older": holdout["older"].to_numpy(),
-            "gender": holdout["gender"].astype(str).to_numpy(),
+            **protected,
             "segment": result.decisions["segment"].to_numpy(),
             "action": result.decisions["action"].astype(str).to_numpy(),
             "eligible": result.decisions["eligible"].to_numpy(),
             "offered": result.decisions["offered"].to_numpy(),
-            "beneficial": offer_beneficial(holdout, result.decisions["action"].cat.codes.to_numpy()),
-            "helps": truly_helps(holdout),
+            **(
+                {}
+                if table
+                else {
+                    "beneficial": offer_beneficial(holdout, result.decisions["action"].cat.codes.to_numpy()),
+                    "helps": truly_helps(holdout),
+                }
+            ),
         }
     )
     buf = io.BytesIO()
@@ -51,6 +63,14 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         "versions": versions(),
         "segments": jsonable({int(k): v for k, v in result.segmenter.descriptions_.items()}),
     }
+    if table is not None:  # provenance of a customer table: where it came from and its fingerprint, never rows
+        record["data_source"] = {
+            **table.spec.as_dict(),
+            "fingerprint": table.fingerprint(),
+            "customers": len(table.customers),
+            "campaign_customers": len(table.history),
+        }
+        record["absent_metrics"] = dict(TRUTH_ONLY)
     for name, table in result.tables.items():  # aggregates only; the study report reads these
         write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False).encode(), sync=False)
     write_atomic(out / "metrics.json", json.dumps(record, indent=2, sort_keys=True).encode(), sync=False)

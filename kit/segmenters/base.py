@@ -88,7 +88,8 @@ def describe_profile(
             continue
         z = (means[s] - overall) / scale
         order = [j for j in np.argsort(-np.abs(z), kind="stable") if np.isfinite(z[j]) and abs(z[j]) >= 0.25][:top]
-        traits = [WORDS[names[j]][0] if z[j] > 0 else WORDS[names[j]][1] for j in order]
+        words = [WORDS.get(names[j], (f"high {names[j]}", f"low {names[j]}")) for j in order]
+        traits = [w[0] if z[j] > 0 else w[1] for w, j in zip(words, order)]
         share = f"{100 * sizes[s] / total:.0f}% of customers"
         out[s] = f"{share}; " + (", ".join(traits) if traits else "close to the average customer") + "."
     return out
@@ -125,6 +126,9 @@ class Segmenter(BaseEstimator):
     releases: ClassVar[str] = "segment profiles (size and feature means)"
     param_specs: ClassVar[dict[str, Spec]] = {}
     uses_truth: ClassVar[bool] = False
+    # True when the segments themselves are learned from the campaign's responses (not only from
+    # features): off-policy evaluation then refits the segments in every cross-fitting fold.
+    uses_responses: ClassVar[bool] = False
     feature_set: ClassVar[str] = "behaviour"
     # Which policy the targeting stage applies: "budget" (the shared policy) or "parity" (the shared
     # policy post-processed for offer-rate parity; the approach then has parity_target and protected).

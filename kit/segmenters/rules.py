@@ -168,7 +168,7 @@ def condition_words(feature: str, lo: float | None, hi: float | None) -> str:
         if first == last:
             return f"income band {INCOME_BANDS[first]}"
         return f"income band {INCOME_BANDS[first]} to {INCOME_BANDS[last]}"
-    label, fmt = _SPLIT_WORDS[feature]
+    label, fmt = _SPLIT_WORDS.get(feature, (feature, _number))
     if lo is None:
         return f"{label} at most {fmt(hi)}"
     if hi is None:
@@ -188,6 +188,7 @@ class TreeSegmenter(Segmenter):
     """
 
     name = "tree"
+    uses_responses = True
     reads_extra = "the campaign's actions and booked values"
     extra_columns = ("hist_action", "hist_value")
     summary = "shallow decision tree on the campaign's responses (interpretable rules on behaviour and demographics)"

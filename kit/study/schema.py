@@ -79,6 +79,10 @@ def _approach_entry() -> dict:
     }
 
 
+from ..sources.spec import KEYS as DATA_KEYS  # noqa: E402
+from ..sources.spec import REQUIRED as DATA_REQUIRED  # noqa: E402
+
+
 def study_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a study file."""
     params = {k: s for k, s in RUN_SPECS.items() if k not in ("approach", "approach_params", "seed")}
@@ -135,5 +139,13 @@ def study_schema() -> dict[str, Any]:
                 "items": spec_schema(RUN_SPECS["seed"]),
             },
             "reference": {"description": STUDY_KEYS["reference"], "type": "string"},
+            "data": {
+                # A customer table's mapping (kit.sources.spec); load_study checks it and the table in full.
+                "description": STUDY_KEYS["data"],
+                "type": "object",
+                "required": list(DATA_REQUIRED),
+                "additionalProperties": False,
+                "properties": {k: {} for k in DATA_KEYS},
+            },
         },
     }

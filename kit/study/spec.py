@@ -47,6 +47,7 @@ STUDY_KEYS = {
     "seeds": "a list of seeds (integers >= 0); every grid point runs once per seed",
     "reference": "the setting every other is compared with, paired by world, named as results.csv labels "
     "settings (e.g. kmeans(n_clusters=6)); default: kmeans at its default parameters, if the study runs it",
+    "data": "a customer table and what its columns mean (kit.sources); without it, runs use the generator",
 }
 REQUIRED_KEYS = ("name", "seeds")
 MAX_RUNS = MAX_RUNS_PER_STUDY
@@ -59,6 +60,7 @@ MSG_TOO_MANY_RUNS = (
     "the grid expands to {n:,} runs (before exclusions), more than the cap of {cap:,}; "
     "shorten the lists, or raise the cap with --max-runs"
 )
+MSG_DATA_KNOB = "a study on a customer table (data:) has no generator knobs and sets data only through the data: block"
 
 
 class StudyError(ValueError):
@@ -192,6 +194,30 @@ def _check_values(section: str, key: str, values, problems: list, listed: bool =
     return out
 
 
+def _check_data(raw: dict, path: Path, base: dict, base_checked: dict, problems: list) -> None:
+    """A study on a customer table: check the `data:` block, then the table itself (every problem,
+    each naming its column), before any kernel starts; on success every run gets the block as its
+    ``data`` parameter. Generator knobs make no sense there and are refused."""
+    from ..params import KNOB_RANGES
+    from ..sources import DataSourceError, load_table, parse_data
+
+    for section in ("base", "grid", "pair"):
+        for k in raw.get(section) or {}:
+            if k in KNOB_RANGES or k == "data":
+                problems.append((f"{section}.{k}", MSG_DATA_KNOB))
+    try:
+        spec = parse_data(raw["data"], base_dir=path.resolve().parent, where="data")
+    except ParameterError as e:
+        problems.append((e.where, str(e)[len(e.where) + 2 :]))
+        return
+    try:
+        load_table(spec)
+    except DataSourceError as e:
+        problems += [("data", msg) for msg in e.problems]
+        return
+    base_checked["data"] = spec.to_param()
+
+
 def load_study(
     path: str | Path,
     project_root: str | Path | None = None,
@@ -258,6 +284,9 @@ def _load(path: Path, raw, lines: dict, project_root, max_runs: int | None, requ
         got = _check_values("base", k, v, problems, listed=False)
         if got:
             base_checked[k] = got[0]
+
+    if "data" in raw:
+        _check_data(raw, path, base, base_checked, problems)
 
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict):

@@ -141,7 +141,7 @@ def test_interrupt_stops_soon_and_resumes(tmp_path, how, jobs):
 
 
 def test_full_disk(tmp_path):
-    """A 1 MB tmpfs holds one run (~600 kB): the next write fails with ENOSPC."""
+    """A 400 kB tmpfs holds a run or two (~150 kB each without figures): a later write fails with ENOSPC."""
     prefix = namespace_prefix()
     assert prefix is not None, "needs unshare (root, or unprivileged user namespaces) to mount a tmpfs"
     study = study_file(tmp_path, seeds=(1, 2))
@@ -149,7 +149,7 @@ def test_full_disk(tmp_path):
     disk.mkdir()
     crmkit = f"{sys.executable} -m kit.cli run {study} --out {disk}/out --jobs 2"
     script = (
-        f"mount -t tmpfs -o size=1m tmpfs {disk} || exit 99\n"
+        f"mount -t tmpfs -o size=400k tmpfs {disk} || exit 99\n"
         f"{crmkit} >{tmp_path}/full.log 2>&1; echo $? >{tmp_path}/full.rc\n"
         f"cp -a {disk}/out {keep}\n"
         f"mount -o remount,size=64m {disk}\n"
@@ -170,7 +170,7 @@ def test_full_disk(tmp_path):
     assert all((after / "runs" / k / "metrics.json").read_bytes() == v for k, v in kept.items())
     got, ref = metrics_by_run(after), reference_metrics(after)
     lost = sum(not same_metrics(got[k], ref[k]) for k in ref)
-    REPORT["full disk (1 MB tmpfs)"] = {
+    REPORT["full disk (400 kB tmpfs)"] = {
         "tried": 1,
         "survived": int(lost == 0),
         "lost": lost,

@@ -54,6 +54,10 @@ EXPECTED_METRICS = {
     "purpose_violations",
     "notice_reading_ease",
     "notice_truthful",
+    # off-policy estimates from the campaign log (kit.run.offpolicy), checked against the truth above
+    *(f"value_{r}_ope{e}" for r in ("policy", "mass", "oracle") for e in ("", "_lo", "_hi")),
+    *(f"value_policy_{m}{e}" for m in ("ips", "snips") for e in ("", "_lo", "_hi")),
+    *(f"{g}{e}" for g in ("gain_ope", "gain_oracle_ope", "gain_share_ope") for e in ("", "_lo", "_hi")),
 }
 
 

@@ -133,6 +133,10 @@ def test_all_problems_reported_at_once(tmp_path):
 def test_shipped_studies_are_valid_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the notebook path is relative to the study file, not the working folder
     for p in (ROOT / "studies").glob("*.yaml"):
+        if (
+            "\ndata:" in p.read_text()
+        ):  # a study on a customer table needs its export first: tests/run/test_truthless.py
+            continue
         study = load_study(p)
         assert study.runs and study.notebook == ROOT / "notebooks" / "experiment.ipynb"
 
