@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from .cli_tools import study_of  # light: imports only what a command needs, when it runs
 from .params import KNOB_RANGES  # light: params imports nothing else of the kit
 
 
@@ -87,26 +88,6 @@ def _owning(out: Path, shared: bool = False):
     from .execution.folders import FolderLock
 
     return FolderLock(out, shared=shared)
-
-
-def study_of(out: Path, study_path: str | None = None, require_notebook: bool = True):
-    """The study of a results folder: the given file, or the copy saved there at run time, whose
-    relative paths are read from the folder of the file it was copied from (when that still exists)."""
-    import json
-
-    from .execution.runner import STUDY_SOURCE
-    from .study import load_study
-
-    if study_path:
-        return load_study(study_path, max_runs=None, require_notebook=require_notebook)
-    root = None
-    try:
-        origin = Path(json.loads((out / STUDY_SOURCE).read_text())["path"]).parent
-        root = origin if origin.is_dir() else None
-    except (OSError, ValueError, KeyError):
-        pass
-    # The cap guards starting a study, not reading one back.
-    return load_study(out / "study.yaml", project_root=root, max_runs=None, require_notebook=require_notebook)
 
 
 def cmd_report(args) -> int:

@@ -117,7 +117,6 @@ def stale_runs(study, out: Path) -> list[Path]:
 
 def cmd_clean(args) -> int:
     """`crmkit clean DIR`: list (or with --yes, remove) the run folders the study no longer has."""
-    from .cli import study_of
     from .study import StudyError
 
     out = Path(args.dir)
@@ -182,3 +181,23 @@ def cmd_init(args) -> int:
     print(f"project: {dest.resolve()}\nstudies: {studies}\nnotebooks: {dest / 'notebooks'}")
     print(f"next: cd {dest} && crmkit run studies/smoke.yaml")
     return 0
+
+
+def study_of(out: Path, study_path: str | None = None, require_notebook: bool = True):
+    """The study of a results folder: the given file, or the copy saved there at run time, whose
+    relative paths are read from the folder of the file it was copied from (when that still exists)."""
+    import json
+
+    from .execution.runner import STUDY_SOURCE
+    from .study import load_study
+
+    if study_path:
+        return load_study(study_path, max_runs=None, require_notebook=require_notebook)
+    root = None
+    try:
+        origin = Path(json.loads((out / STUDY_SOURCE).read_text())["path"]).parent
+        root = origin if origin.is_dir() else None
+    except (OSError, ValueError, KeyError):
+        pass
+    # The cap guards starting a study, not reading one back.
+    return load_study(out / "study.yaml", project_root=root, max_runs=None, require_notebook=require_notebook)

@@ -46,7 +46,6 @@ import kit
 from ..records import FAILED, OK
 from .folders import place_run_folder
 from .manifests import _now
-from .runner import execute_run
 
 LOCAL = "local"
 SCHEDULER_EXPECTED = "expected 'local' or a Dask scheduler's address such as tcp://127.0.0.1:8786"
@@ -95,9 +94,19 @@ def write_run_folder(runs_dir: Path, run_id: str, files: dict[str, bytes]) -> Pa
 
 
 def execute_run_remote(
-    spec, notebook_name: str, notebook: bytes, git: dict, client_code: str, study_name: str = ""
+    spec,
+    notebook_name: str,
+    notebook: bytes,
+    git: dict,
+    client_code: str,
+    study_name: str = "",
+    *,
+    execute: Callable,
 ) -> dict:
     """The task: execute one run on this worker in a scratch folder and return its files.
+
+    `execute` is the runner's `execute_run` (passed in, pickled by reference, so this module does not
+    import the runner that imports it).
 
     Returns ``{"record": ..., "files": {relative path: bytes}, "worker": ..., "code": ...}``.
     """
@@ -110,7 +119,7 @@ def execute_run_remote(
             nb_path.write_bytes(notebook)
             runs = scratch / "runs"
             runs.mkdir()
-            rec = execute_run(spec, str(nb_path), str(runs), git, study_name)
+            rec = execute(spec, str(nb_path), str(runs), git, study_name)
             files = run_files(runs / spec.run_id)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -203,8 +212,10 @@ def run_on_cluster(
     on_done: Callable[[dict], None],
     stream=None,
     study_name: str = "",
+    *,
+    execute: Callable,
 ) -> None:
-    """Execute `todo` (RunSpecs) as tasks; write each run's folder as it comes back; report it to `on_done`."""
+    """Execute `todo` (RunSpecs) as tasks with `execute` (the runner's `execute_run`); write each run's folder as it comes back; report it to `on_done`."""
     from distributed import as_completed
 
     todo = list(todo)
@@ -228,6 +239,7 @@ def run_on_cluster(
                 study_name,
                 key=f"{TASK_PREFIX}{spec.run_id}-{time.time_ns()}",
                 pure=False,
+                execute=execute,
             )
             futures[fut] = spec
         for fut in as_completed(futures):

@@ -41,17 +41,17 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import default
 
 from . import zygote as server
+from .engine import _register_engine
+from .kernel_client import WarmKernelClient
 
 ENV_SWITCH = "CRMKIT_WARM_KERNELS"
 # Variables that differ between runs of one process without changing what an import does.
@@ -370,45 +370,6 @@ class ZygoteProvisioner(LocalProvisioner):
         await self.send_signal(signal.SIGTERM)
 
 
-class WarmKernelClient(AsyncKernelClient):
-    """jupyter_client's asynchronous client, minus a fixed 0.2 s wait at every kernel start.
-
-    `wait_for_ready` ends, in jupyter_client 8, by reading IOPub until it has been silent for 0.2 s,
-    to drop the status messages of its kernel_info request. nbclient reads only the IOPub messages
-    whose parent is the cell it executes, so those messages change nothing; here they are dropped
-    if already there, without waiting. The rest is jupyter_client's loop as it is.
-    """
-
-    async def wait_for_ready(self, timeout: float | None = None) -> None:
-        from queue import Empty
-
-        abs_timeout = time.time() + (float("inf") if timeout is None else timeout)
-        while True:
-            self.kernel_info()
-            try:
-                msg = await self.shell_channel.get_msg(timeout=1)
-            except Empty:
-                pass
-            else:
-                if msg["msg_type"] == "kernel_info_reply":
-                    try:  # IOPub connected? (returns as soon as a message arrives)
-                        await self.iopub_channel.get_msg(timeout=0.2)
-                    except Empty:
-                        pass
-                    else:
-                        self._handle_kernel_info_reply(msg)
-                        break
-            if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
-            if time.time() > abs_timeout:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-        while True:
-            try:
-                await self.iopub_channel.get_msg(timeout=0)
-            except Empty:
-                break
-
-
 class WarmKernelManager(AsyncKernelManager):
     """nbclient's usual async kernel manager, with kernels from the zygote.
 
@@ -443,68 +404,6 @@ class WarmKernelManager(AsyncKernelManager):
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
             self.provisioner = ZygoteProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
-
-
-_ENGINE = "crmkit-save-at-end"
-
-
-def _register_engine() -> str:
-    """Register `SaveAtEndEngine` with papermill (once) and return its name."""
-    from papermill.engines import papermill_engines
-
-    if _ENGINE not in papermill_engines._engines:
-        papermill_engines.register(_ENGINE, _save_at_end_engine())
-    return _ENGINE
-
-
-def _save_at_end_engine() -> type:
-    """papermill's nbclient engine, writing the output notebook once, when execution ends.
-
-    papermill writes it before and after every cell (46 writes of up to 160 KB for the experiment
-    notebook) so that a crashed run leaves a partial notebook; here the manager's final save, which
-    papermill makes in a ``finally`` (a failing or timed-out cell, a dead kernel), still does.
-    """
-    from papermill.engines import NBClientEngine, NotebookExecutionManager
-
-    class SaveAtEndManager(NotebookExecutionManager):
-        final = False
-
-        def save(self, **kwargs: Any) -> None:
-            if self.final:
-                super().save(**kwargs)
-
-        def notebook_complete(self, **kwargs: Any) -> None:
-            self.final = True
-            super().notebook_complete(**kwargs)
-
-    class SaveAtEndEngine(NBClientEngine):
-        @classmethod
-        def execute_notebook(
-            cls,
-            nb,
-            kernel_name,
-            output_path=None,
-            progress_bar=True,
-            log_output=False,
-            autosave_cell_every=30,
-            **kwargs,
-        ):  # papermill's Engine.execute_notebook
-            nb_man = SaveAtEndManager(
-                nb,
-                output_path=output_path,
-                progress_bar=progress_bar,
-                log_output=log_output,
-                autosave_cell_every=autosave_cell_every,
-            )
-            nb_man.notebook_start()
-            try:
-                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
-            finally:
-                nb_man.cleanup_pbar()
-                nb_man.notebook_complete()
-            return nb_man.nb
-
-    return SaveAtEndEngine
 
 
 def execute_notebook_warm(

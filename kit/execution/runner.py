@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -52,6 +50,7 @@ from .folders import (
     place_run_folder,
 )
 from .manifests import _now, check_run, code_identity, file_records, git_revision
+from .progress import Progress
 from .zygote import die_with_parent
 
 KERNEL_START_RETRIES = 3
@@ -257,55 +256,6 @@ def _run_costs(work: Path, stats: dict) -> dict:
     return costs
 
 
-class Progress:
-    """A progress bar with time left on a terminal; plain log lines otherwise.
-
-    Time left is the median seconds of the runs finished so far times the rounds still to go
-    (remaining runs / jobs): honest from the first run on, where elapsed / done * remaining counted
-    the kernels' start-up of the first runs against every later run.
-    """
-
-    def __init__(self, total: int, stream=None, jobs: int = 1):
-        self.total = total
-        self.done = 0
-        self.jobs = max(1, jobs)
-        self.seconds: list[float] = []
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.bar = None
-        if self.tty and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="run", file=self.stream, dynamic_ncols=True)
-
-    def left(self) -> float:
-        """Seconds still to go: median run time x rounds of `jobs` runs left."""
-        if not self.seconds:
-            return math.nan
-        return statistics.median(self.seconds) * -(-(self.total - self.done) // self.jobs)
-
-    def update(self, rec: dict) -> None:
-        self.done += 1
-        if rec["status"] == OK:
-            self.seconds.append(float(rec["seconds"]))
-        msg = f"{rec['label']} seed={rec['seed']}: {rec['status']} ({rec['seconds']:.1f} s)"
-        if rec["status"] != OK:
-            msg += f" - {str(rec['error']).splitlines()[0][:200]}"
-        if self.bar is not None:
-            self.bar.set_postfix_str(msg[:60])
-            self.bar.update(1)
-            if rec["status"] != OK:
-                self.bar.write(f"FAILED {msg}")
-        else:
-            left = self.left()
-            when = "" if math.isnan(left) else f"; about {left:.0f} s left"
-            print(f"[{self.done}/{self.total}] {msg}{when}", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def plan_runs(study: Study, runs_dir: Path, identity: dict, force: bool = False) -> tuple[list, dict]:
     """The runs to execute and why: (todo, {run_id: RunState}) for every run not trusted as it is."""
     states = {r.run_id: check_run(runs_dir / r.run_id, identity) for r in study.runs}
@@ -389,7 +339,16 @@ def run_study(
                 from .dask import run_on_cluster
 
                 run_on_cluster(
-                    todo, study.notebook, runs_dir, git, scheduler, jobs, progress.update, stream, study.name
+                    todo,
+                    study.notebook,
+                    runs_dir,
+                    git,
+                    scheduler,
+                    jobs,
+                    progress.update,
+                    stream,
+                    study.name,
+                    execute=execute_run,
                 )
             else:
                 _execute(todo, str(study.notebook), runs_dir, (git, study.name, identity), jobs, progress.update)

@@ -25,10 +25,11 @@ from .. import __version__
 from ..records import OK, REPORTS_MARKER, read_manifest, write_atomic
 from ..study import Study
 from ..vocabulary import MIN_CELL
+from .data_findings import data_findings
 from .findings import headline_findings, worst_cells
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
 from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
-from .longrun import is_longrun, longrun_comparisons, longrun_findings, longrun_table_html, plot_longrun
+from .sections import data_source_rows, longrun_section, write_csv
 from .summaries import (
     CHECK_DOCS,
     CHECKS,
@@ -36,7 +37,6 @@ from .summaries import (
     GAIN_PRIVACY_METRICS,
     POP_KEYS,
     comparisons,
-    data_findings,
     fairness_metrics,
     gain_metric,
     pareto_front,
@@ -221,32 +221,6 @@ EPSILON_NOTE = (
 )
 
 
-def _data_source(out: Path, results: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """A study on a customer table: its source, mapping and fingerprint (never rows), and the metrics that
-    need truth with why they are absent; read from the first finished run's metrics.json. Empty lists
-    for a generator study."""
-    for run_id in results.loc[results["status"] == OK, "run_id"]:
-        path = out / "runs" / run_id / "metrics.json"
-        rec = json.loads(path.read_text()) if path.exists() else {}
-        src = rec.get("data_source")
-        if not src:
-            return [], []
-        camp = src.get("campaign") or {}
-        rows = [
-            ("source", str(src.get("source"))),
-            ("fingerprint (sha256 of the encoded table)", str(src.get("fingerprint"))),
-            ("customers (in the campaign log)", f"{src.get('customers')} ({src.get('campaign_customers')})"),
-            ("id", str(src.get("id"))),
-            ("protected", ", ".join(src.get("protected") or [])),
-            ("quasi-identifiers", ", ".join(src.get("quasi_identifiers") or [])),
-            ("features", ", ".join(src.get("features") or [])),
-            ("consent (profiling / marketing)", f"{src.get('consent') or '–'} / {src.get('marketing_consent') or '–'}"),
-            ("campaign log", ", ".join(f"{k}: {v}" for k, v in camp.items()) or "none"),
-        ]
-        return rows, sorted((rec.get("absent_metrics") or {}).items())
-    return [], []
-
-
 def _offer_tables_html(out: Path, results: pd.DataFrame, labels: list[str], attrs: list[str]) -> str:
     """Offer rate by each declared protected column of a customer table (mean over seeds)."""
     parts = []
@@ -300,27 +274,6 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
     return figs
 
 
-def _write_csv(out: Path, name: str, table: pd.DataFrame, index: bool = False) -> None:
-    write_atomic(out / "figures" / name, table.to_csv(index=index).encode())
-
-
-def _longrun_section(results: pd.DataFrame, reference: str | None, out: Path) -> dict | None:
-    """The trust-over-time section (`kit.report.longrun`) for a study whose runs span several periods:
-    findings, the comparison table, and the figure (saved as figures/longrun.png with its CSV)."""
-    if not reference or not is_longrun(results) or not (results["status"] == OK).any():
-        return None
-    comps = longrun_comparisons(results, reference)
-    _write_csv(out, "longrun_comparisons.csv", comps)
-    png = _fig_to_png(plot_longrun(comps, reference))
-    write_atomic(out / "figures" / "longrun.png", png)
-    return {
-        "findings": longrun_findings(comps, reference),
-        "table": Markup(longrun_table_html(comps, results, reference)),
-        "figure": base64.b64encode(png).decode(),
-        "reference": reference,
-    }
-
-
 def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path) -> Path:
     """Write index.html and figures/ (PNG figures and the CSV tables behind them) for a study from its
     results; returns the index path."""
@@ -342,16 +295,16 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     attrs = protected_attrs(results.columns)
     attr = "older" if "older" in attrs or not attrs else attrs[0]
     fair_metrics = fairness_metrics(results.columns)
-    data_source, absent = _data_source(out, results)
+    data_source, absent = data_source_rows(out, results)
     if data_source:  # a customer table: offer rates by each declared protected column
         group_html = _offer_tables_html(out, results, labels, attrs) or group_html
     figures = _figures(summary, group_gain, out) if not summary.empty else []
     if not summary.empty:
-        _write_csv(out, "summary.csv", summary)
+        write_csv(out, "summary.csv", summary)
     if not group_gain.empty:
-        _write_csv(out, "group_gain.csv", group_gain)
+        write_csv(out, "group_gain.csv", group_gain)
     for name, table in group_tables.items():
-        _write_csv(out, f"{name}.csv", table, index=True)
+        write_csv(out, f"{name}.csv", table, index=True)
     manifests = [read_manifest(out / "runs" / r) or {} for r in results["run_id"]]
     runs = []
     for (_, r), m in zip(results.iterrows(), manifests):
@@ -390,7 +343,7 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     gits = {(m.get("git") or {}).get("revision") or "unknown" for m in manifests if m}
     dirty = any((m.get("git") or {}).get("dirty") for m in manifests)
     reference = "kmeans" if "kmeans" in labels else None
-    longrun = _longrun_section(results, reference, out)
+    longrun = longrun_section(results, reference, out)
     population = [
         (k, ", ".join(fmt_number(v) for v in sorted(results[k].dropna().unique())))
         for k in POP_KEYS

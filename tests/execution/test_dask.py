@@ -189,11 +189,12 @@ def test_a_malformed_scheduler_address_is_refused_before_anything_runs(tmp_path,
 
 def test_a_worker_running_other_code_fails_its_run_and_says_why(tmp_path):
     from kit.execution.dask import code_fingerprint, execute_run_remote
+    from kit.execution.runner import execute_run
     from kit.study import load_study
 
     spec = load_study(ROOT / "studies" / "smoke.yaml").runs[0]
     nb = ROOT / "notebooks" / "experiment.ipynb"
-    out = execute_run_remote(spec, nb.name, nb.read_bytes(), {}, client_code="0" * 64)
+    out = execute_run_remote(spec, nb.name, nb.read_bytes(), {}, client_code="0" * 64, execute=execute_run)
     man = json.loads(out["files"]["manifest.json"])
     assert out["record"]["status"] == man["status"] == "failed"
     assert man["error"].startswith(f"worker {out['worker']} runs different kit code than the client (source sha256 ")
