@@ -93,8 +93,10 @@ def write_atomic(path: str | Path, data: bytes | Callable[[Path], None], *, sync
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # a failed write() names no file; the caller's message should
+        if isinstance(exc, OSError) and exc.filename is None and exc.strerror is not None:
+            # A failed write() (ENOSPC, EROFS) names no file; the caller's message should. An OSError
+            # raised with a message and no errno keeps its message: a filename would replace it.
+            exc.filename = str(path)
         raise
     return path
 
