@@ -240,16 +240,31 @@ def _figure_record(out: Path, file: str, fig, caption: str, csv: str | None = No
     return {"file": file, "data": base64.b64encode(png).decode(), "caption": caption, "csv": csv}
 
 
+# Protected "attributes" that are variants of another one, not a group of their own: the contact
+# cap's exclusions counted in (reported apart as a wellbeing protection, not plotted as unfairness).
+NOT_A_FRONTIER = {"older_all"}
+AXIS_LABELS = {"age_gender": "|1 − disparate impact|, lowest / highest age band × gender cell"}
+
+
+def _extra_fairness_axes(columns, have: set[str]) -> list[tuple[str, str]]:
+    """One |1 − DI| panel per protected attribute the fixed panels do not already draw (a customer
+    table's declared columns; the age band × gender cells), each metric once."""
+    return [
+        (f"unfairness_{a}", AXIS_LABELS.get(a, f"|1 − disparate impact|, {a}"))
+        for a in protected_attrs(columns)
+        if a not in NOT_A_FRONTIER and f"unfairness_{a}" not in have
+    ]
+
+
 def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list[dict]:
     """The report's figures, saved under figures/ (with the CSV of what they draw) and returned for embedding."""
     from .figures import plot_frontiers, plot_group_gain_study
 
     figs = []
     gain = gain_metric(summary.columns)
-    extra = [(f"unfairness_{a}", f"|1 − disparate impact|, {a}") for a in protected_attrs(summary.columns)]
     for file, title, axes in FRONTIER_FIGURES:
         if file == "tradeoff_fairness.png":  # a customer table's declared protected columns too
-            axes = list(dict.fromkeys([*axes, *extra]))
+            axes = [*axes, *_extra_fairness_axes(summary.columns, {m for m, _ in axes})]
         # A cost that every setting shares (e.g. epsilon = ∞ for all) separates nothing: no panel.
         axes = [
             (m, lab)

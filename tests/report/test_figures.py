@@ -105,3 +105,15 @@ def test_group_gain_figure_has_one_row_per_setting():
     fig = plot_group_gain_study(t, [("age", "older (65+)", "under 65"), ("gender", "female", "male")])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["kmeans", "mass"]
     plt.close(fig)
+
+
+def test_fairness_frontier_draws_each_protected_attribute_once_and_not_the_cap_variant():
+    """The study report drew |1 - DI| for older customers and for gender twice (once under each of
+    two labels) and plotted the cap-included variant as if it were a group of its own."""
+    from kit.report.html import FRONTIER_FIGURES, _extra_fairness_axes
+
+    fixed = {m for m, _ in dict((f, a) for f, _, a in FRONTIER_FIGURES)["tradeoff_fairness.png"]}
+    columns = [f"di_{a}_mean" for a in ("older", "older_all", "gender", "age_gender", "region")]
+    extra = [m for m, _ in _extra_fairness_axes(columns, fixed)]
+    assert extra == ["unfairness_age_gender", "unfairness_region"]
+    assert not set(extra) & fixed

@@ -200,7 +200,10 @@ def test_privacy_findings_from_results():
     )
     assert "k-anonymous audience files: kanon(k=50) 60.0% gain, smallest class 57, re-identification 0.0%." in text
     assert "6 setting(s) show ε ≥ 1.20 in every seed" in text
-    assert "below that: dp_kmeans ≤ 0.00 (formal ε 1.00)." in text
+    assert (
+        "the others' highest bound over the seeds: dp_kmeans 0.00 (formal ε 1.00): the audit proves no leak for "
+        "them, as their formal ε allows (it proves lower bounds only)." in text
+    )
 
 
 def test_small_cells_suppressed():
@@ -234,3 +237,32 @@ def test_a_sweep_is_summarised_and_compared_condition_by_condition():
     )
     assert "; proxy_strength=1.000: -2" in text
     assert "Gain share against" not in text  # no sentence mixes the conditions
+
+
+def test_four_fifths_finding_condenses_many_failures_and_says_when_the_oracle_fails_too():
+    """19 failing settings once made one sentence each; past MAX_LISTED_FAILURES the finding names them
+    and gives the range, and a failing oracle says part of the gap is who truly benefits."""
+    from kit.report.findings import MAX_LISTED_FAILURES, ORACLE_FAILS_TOO, four_fifths_sentences
+
+    n = MAX_LISTED_FAILURES + 1
+    labels = ["oracle", *(f"kmeans(n_clusters={k})" for k in range(2, 2 + n))]
+    rows = []
+    for i, label in enumerate(labels):
+        for seed, di in enumerate([0.5 + 0.01 * i, 0.6 + 0.01 * i]):
+            rows.append(
+                {
+                    "run_id": f"{label}{seed}",
+                    "label": label,
+                    "approach": label.split("(")[0],
+                    "seed": seed,
+                    "status": "ok",
+                    "gain_share": 0.5,
+                    "di_age_gender": di,
+                }
+            )
+    text = " ".join(four_fifths_sentences(summarise(pd.DataFrame(rows))))
+    assert (
+        f"fails in most worlds for {n + 1} of {n + 1} settings ({', '.join(labels)}); their mean DI ranges from "
+        "0.550 to 0.610, lowest for oracle (DI 0.550" in text
+    )
+    assert text.endswith(ORACLE_FAILS_TOO.strip())
