@@ -12,6 +12,8 @@ policy reads it). Columns masked by purpose limitation were not read, so they ar
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +23,7 @@ from ..segmenters import Segmenter
 from ..targeting import POLICY_COLUMNS
 from ..vocabulary import CATEGORY_WORDS, COLUMN_CATEGORY
 
+HARM_CAP_COLUMNS: tuple[str, ...] = ("income_band",)  # what `targeting.vulnerable` reads beyond POLICY_COLUMNS
 TRUTH_WORDS = "what you would buy, which only this simulation knows"
 
 
@@ -42,10 +45,13 @@ def profile_categories(seg: Segmenter, masked: tuple[str, ...] = ()) -> list[str
     return _categories(c for c in source_columns(seg.feature_names_) if c not in masked)
 
 
-def policy_columns(seg: Segmenter) -> tuple[str, ...]:
-    """Columns the targeting policy reads about every customer before contacting them."""
+def policy_columns(seg: Segmenter, harm_cap: float = math.inf) -> tuple[str, ...]:
+    """Columns the targeting policy reads about every customer before contacting them: consent, age
+    and recent contacts always; the protected attribute under parity; the income band when a finite
+    `harm_cap` protects vulnerable (older or low-income) customers."""
     extra = {"older": ("older",), "gender": ("gender",)}.get(getattr(seg, "protected", ""), ())
-    return POLICY_COLUMNS + extra if seg.targeting == "parity" else POLICY_COLUMNS
+    cols = POLICY_COLUMNS + extra if seg.targeting == "parity" else POLICY_COLUMNS
+    return cols if math.isinf(harm_cap) else cols + HARM_CAP_COLUMNS
 
 
 def _group_sentence(description: str) -> str:
@@ -73,13 +79,17 @@ def notice_text(categories: list[str], checked: list[str], description: str | No
 
 
 def segment_notices(
-    seg: Segmenter, labels: np.ndarray, profiled: np.ndarray, masked: tuple[str, ...] = ()
+    seg: Segmenter,
+    labels: np.ndarray,
+    profiled: np.ndarray,
+    masked: tuple[str, ...] = (),
+    harm_cap: float = math.inf,
 ) -> pd.DataFrame:
     """One row per notice held-out customers receive: segment (-1 for customers not profiled),
     customers, notice, the categories read, Flesch reading ease and whether the notice is truthful.
     Aggregates only: a notice is per segment, never per customer."""
     read = profile_categories(seg, masked)
-    checked = _categories(policy_columns(seg))
+    checked = _categories(policy_columns(seg, harm_cap))
     labels = np.asarray(labels)
     profiled = np.asarray(profiled, dtype=bool)
     rows = []

@@ -51,7 +51,7 @@ from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
 from .longrun import simulate
-from .notices import notice_metrics, segment_notices
+from .notices import notice_metrics, policy_columns, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
 from .params import RunParams
 from .timing import timed_stage
@@ -335,7 +335,11 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "gain_by_group": gain_table,
         "fairness_by_age_band_gender": fairness_table(holdout, decisions, ["age_band", "gender"], min_cell=MIN_CELL),
         "notices": segment_notices(
-            seg, labels, seg.profiled(holdout), masked_columns(params.purpose, params.purpose_limitation)
+            seg,
+            labels,
+            seg.profiled(holdout),
+            masked_columns(params.purpose, params.purpose_limitation),
+            params.harm_cap,
         ),
     }
     return metrics, tables
@@ -343,12 +347,15 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
 
 def rights_metrics(params: RunParams, seg: Segmenter, labels: np.ndarray, profiled: np.ndarray) -> dict:
     """Purpose limitation and notices: `purpose_violations` (columns the approach read that were not
-    declared for the run's purpose and not hidden from it), `notice_reading_ease`, `notice_truthful`."""
+    declared for the run's purpose and not hidden from it, plus those the policy read: a finite
+    `harm_cap` reads the income band, collected for credit checks), `notice_reading_ease`,
+    `notice_truthful`."""
     masked = masked_columns(params.purpose, params.purpose_limitation)
     outside = set(columns_outside_purpose(seg.columns_read_, params.purpose)) - set(masked)
+    outside |= set(columns_outside_purpose(policy_columns(seg, params.harm_cap), params.purpose))
     return {
         "purpose_violations": len(outside),
-        **notice_metrics(segment_notices(seg, labels, profiled, masked)),
+        **notice_metrics(segment_notices(seg, labels, profiled, masked, params.harm_cap)),
     }
 
 

@@ -70,6 +70,20 @@ def test_ignoring_purpose_counts_the_income_band(pop):
     assert mass.metrics["purpose_violations"] == 0  # reads no personal data at all
 
 
+def test_a_harm_cap_reads_the_income_band_and_says_so():
+    """The harm cap protects low-income customers, so the policy reads the income band, collected for
+    credit checks: the notice names it (checked before writing) and it counts as read outside the
+    marketing purpose, even when purpose limitation hides it from the approach."""
+    base = {"approach": "mass", "n_customers": 4000, "seed": 3}
+    uncapped = run_experiment(validate_run(base))
+    capped = run_experiment(validate_run({**base, "harm_cap": 20.0}))
+    assert uncapped.metrics["purpose_violations"] == 0 and capped.metrics["purpose_violations"] == 1
+    assert "your income band" not in uncapped.tables["notices"]["notice"].iloc[0]
+    assert "we also checked" in capped.tables["notices"]["notice"].iloc[0]
+    assert "your income band" in capped.tables["notices"]["notice"].iloc[0].split("we also checked")[1]
+    assert capped.metrics["notice_truthful"] == 1.0
+
+
 def test_a_notice_that_names_unread_data_is_caught():
     seg = make_segmenter("unaware", random_state=0).fit(make_population(4000, random_state=1).history)
     labels = seg.labels_
