@@ -167,6 +167,19 @@ RUN_SPECS: dict[str, Spec] = {
     "retention_days": Spec(
         int, 0, "days of purchase data the firm keeps for profiling; 0: all of it", low=0, high=3650
     ),
+    "erasure_rate": Spec(
+        float,
+        0.0,
+        "share of campaign customers who ask to be forgotten after the first fit (GDPR art. 17)",
+        low=0.0,
+        high=0.9,
+    ),
+    "erasure": Spec(
+        str,
+        "refit",
+        "refit: refit without the erased customers; none: keep the first release",
+        choices=("refit", "none"),
+    ),
     "purpose_limitation": Spec(
         bool, True, "true: columns not declared for the purpose are hidden from the approach (GDPR art. 5(1)(b))"
     ),

@@ -36,10 +36,11 @@ METRIC_SECTIONS: dict[str, tuple[str, ...]] = {
     "privacy": ("epsilon", "n_released", "min_segment", "min_audience", "reid", "mia", "attr_inference", "tracing"),
     "fairness": ("spd_", "di_", "eod_", "aod_", "balance_", "cap_excluded"),
     "checks": ("consent_violations", "fatigue_violations", "undescribed_segments", "four_fifths_fail"),
-    "rights": ("purpose_violations", "notice_"),
+    "rights": ("purpose_violations", "notice_", "erasure_", "erased_"),
 }
 COUNT_PREFIXES = (
     "n_",
+    "erased_customers",
     "min_segment_size",
     "min_audience_class",
     "consent_violations",
@@ -60,6 +61,9 @@ METRIC_DOCS = {m: d for m, _, d in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS} | {
     "undescribed_segments": "segments without a plain-language description",
     "four_fifths_fail": "disparate impacts (older, gender, age band × gender) outside 0.8-1.25",
     "spd_age_gender": "lowest − highest offer rate among the eligible over the age band × gender cells",
+    "erased_customers": "campaign customers who asked to be forgotten after the first fit (GDPR art. 17)",
+    "erasure_residual_eps_lb": "canary audit of the final release against a customer who asked to be forgotten: "
+    "ε it provably still reveals (0 after an exact refit)",
 }
 
 

@@ -65,9 +65,17 @@ def validate_run(params: dict, where: str = "parameters") -> RunParams:
         raise ParameterError(
             f"{where}.approach", MSG_DATA_APPROACH.format(approach=approach, allowed=", ".join(DATA_APPROACHES))
         )
+    if values["erasure_rate"] and (values["horizon"] > 1 or values["data"]):
+        what = "horizon > 1" if values["horizon"] > 1 else "a customer table (data)"
+        raise ParameterError(f"{where}.erasure_rate", MSG_ERASURE_UNSUPPORTED.format(what=what))
     if values["data"]:  # a customer table: the generator's knobs mean nothing (a study refuses them)
         values = {k: v for k, v in values.items() if k not in KNOB_RANGES}
     return RunParams(approach=approach, approach_params=checked_ap, values=values)
+
+
+MSG_ERASURE_UNSUPPORTED = (
+    "erasure requests are modelled for a single campaign on the generator's population; with {what} use erasure_rate 0"
+)
 
 
 # Names the experiment notebook declares in its parameters cell (output_dir is bookkeeping, figures

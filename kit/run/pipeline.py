@@ -50,6 +50,7 @@ from ..segmenters.base import fit_sample
 from ..sources import DataTable, load_table, parse_data
 from ..targeting import Policy, target_customers
 from ..vocabulary import MIN_CELL, QUASI_IDENTIFIERS, columns_outside_purpose
+from .erasure import after_erasure, erased_rows, firm_population
 from .longrun import simulate
 from .notices import notice_metrics, policy_columns, segment_notices
 from .offpolicy import crossfit_terms, offpolicy_metrics
@@ -63,6 +64,7 @@ _BOOTSTRAP_KEY = 103
 _TRACING_KEY = 104
 _AUDIT_KEY = 105
 _RETENTION_KEY = 111
+_ERASURE_AUDIT_KEY = 113
 
 
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
@@ -112,11 +114,26 @@ def firm_view(params: RunParams, population: Population, rows: np.ndarray) -> pd
     return purpose_view(retained(params, population)[rows], masked_columns(params.purpose, params.purpose_limitation))
 
 
+def erased(params: RunParams, population: Population) -> np.ndarray:
+    """The customers who asked to be forgotten (`erasure_rate`; a mask over all customers)."""
+    return erased_rows(params.erasure_rate, population.customers["in_campaign"].to_numpy(), params.seed)
+
+
+def firm_data(params: RunParams, population: Population | DataTable) -> Population | DataTable:
+    """The population as the firm holds it when it fits, targets and releases: after the erasure
+    requests (`kit.run.erasure`; unchanged when nobody asked or under ``erasure: none``)."""
+    if isinstance(population, DataTable) or not params.erasure_rate:
+        return population
+    return firm_population(population, erased(params, population), params.erasure)
+
+
 @timed_stage("fit")
 def fit_segmenter(params: RunParams, population: Population) -> Segmenter:
     """Fit the run's approach on the campaign customers: with `respect_consent` (the default) only on
     those with profiling consent, behind a `ConsentGate` that gives everyone else the mass treatment
-    (only mass, which reads no personal data, is not gated)."""
+    (only mass, which reads no personal data, is not gated); without customers whose data was
+    erased (`firm_data`)."""
+    population = firm_data(params, population)
     seg = make_segmenter(params.approach, random_state=stage_int(params.seed, _SEGMENTER_KEY), **params.approach_params)
     gated = consent_gated(params.approach, seg, params.respect_consent)
     return gated.fit(firm_view(params, population, population.customers["in_campaign"].to_numpy()))
@@ -134,7 +151,9 @@ def policy_of(params: RunParams) -> Policy:
 
 @timed_stage("target")
 def target(params: RunParams, population: Population, seg: Segmenter) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Estimate segment values on the campaign, then choose actions for the held-out customers."""
+    """Estimate segment values on the campaign (as the firm holds it, `firm_data`), then choose
+    actions for the held-out customers."""
+    population = firm_data(params, population)
     rng = np.random.default_rng(stage_seed(params.seed, _POLICY_KEY))
     masked = masked_columns(params.purpose, params.purpose_limitation)
     return target_customers(seg, population.history, population.holdout, policy_of(params), rng, masked)
@@ -175,7 +194,21 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
             data = members
         audit = canary_audit(fit_release, data, make_canary(data), trials_seed, trials=params.audit_trials)
         out.update(mia_audit_eps_lb=audit["mia_audit_eps_lb"], mia_audit_trials=audit["mia_audit_trials"])
+        if params.erasure_rate:
+            out["erasure_residual_eps_lb"] = erasure_audit(params, fit_release, data, audit)
     return out
+
+
+def erasure_audit(params: RunParams, fit_release, data: pd.DataFrame, audit: dict) -> float:
+    """`erasure_residual_eps_lb`: the canary audit once the canary has asked to be forgotten
+    (`kit.run.erasure.after_erasure`). Under ``erasure: none`` the final release is the one that
+    counted the canary, so the run's own audit is that audit (the same fits); under ``refit`` the
+    audit is run again, on fresh trials, against the refitted release."""
+    if params.erasure == "none":
+        return audit["mia_audit_eps_lb"]
+    seed = stage_seed(params.seed, _ERASURE_AUDIT_KEY)
+    refit = after_erasure(fit_release, params.erasure)
+    return canary_audit(refit, data, make_canary(data), seed, trials=params.audit_trials)["mia_audit_eps_lb"]
 
 
 def reference_decisions(
@@ -195,6 +228,7 @@ def reference_decisions(
             refs[ref] = decisions
             continue
         # The references see everyone: the oracle is the most gain possible, consent or not.
+        # Erasure applies to them too: the firm's references are what it could do with the data it holds.
         ref_params = RunParams(approach=ref, approach_params={}, values={**params.values, "respect_consent": False})
         ref_seg = fit_segmenter(ref_params, population)
         if segs is not None:
@@ -241,7 +275,8 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
             membership(params, population, seg),
             off_policy(params, population, segs),
         )
-    history, holdout = population.history, population.holdout
+    firm = firm_data(params, population)  # what the firm holds after erasure requests: what it fitted on
+    history, holdout = firm.history, population.holdout
     segs = {"policy": (seg, params)}
     refs = reference_decisions(params, population, decisions, segs)
     for ref in ("mass", "oracle"):
@@ -272,12 +307,13 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
         "epsilon": seg.epsilon_,
         "n_released_segments": int(seg.n_segments_),
         "min_segment_size": min_segment_size(seg.release_["profiles"]["size"]),
-        **off_policy(params, population, segs),
+        **off_policy(params, firm, segs),
         **audience_privacy(
             decisions[[f"released_{qi}" for qi in QUASI_IDENTIFIERS]].set_axis(list(QUASI_IDENTIFIERS), axis=1),
             labels,
         ),
-        **membership(params, population, seg),
+        **membership(params, firm, seg),
+        **({"erased_customers": int(erased(params, population).sum())} if params.erasure_rate else {}),
     }
     for attr, (col, positive) in FAIRNESS_ATTRS.items():
         ai = attribute_inference(history, seg.labels_, holdout, labels, col, positive, ATTR_INFERENCE_QI[attr])
@@ -319,7 +355,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     )
     longrun_metrics, longrun_tables = simulate(
         params,
-        population,
+        population,  # erasure with horizon > 1 is refused by validate_run: here firm is population
         seg,
         decisions,
         policy_of(params),

@@ -147,6 +147,25 @@ def test_lesson_5_a_short_window_costs_gain_and_spares_little():
     assert (runs["notice_truthful"] == 1).all() and (runs["notice_reading_ease"] >= 60).all()
 
 
+@pytest.mark.slow
+def test_lesson_5_erasure_a_kept_release_still_reveals_the_erased_and_a_refit_does_not():
+    """Notebook 5's erasure claim, at its erasure_rate and seeds: kept, kmeans's release lets the
+    audit prove epsilon >= 1 about an erased customer in every world; refitted, nothing in any world;
+    dp_kmeans (epsilon 1) shows nothing either way."""
+    p = parameters_of(_notebook("05"))
+    runs = sweep(
+        {"n_customers": LESSON_N, "erasure_rate": p["erasure_rate"]},
+        {"erasure": ["refit", "none"]},
+        ["kmeans", ("dp_kmeans", {"epsilon": 1.0})],
+        seeds=p["seeds"],
+        progress=False,
+    )
+    bound = runs.set_index(["label", "erasure", "seed"])["erasure_residual_eps_lb"]
+    assert (bound.loc["kmeans", "none"] > 1).all()
+    assert (bound.loc["kmeans", "refit"] == 0).all()
+    assert (bound.loc["dp_kmeans(epsilon=1)"] == 0).all()
+
+
 def test_as_list_reads_papermill_text():
     from kit.params import ParameterError
     from kit.study.sweep import MSG_NOT_A_LIST, as_list
