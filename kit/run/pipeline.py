@@ -67,6 +67,16 @@ _RETENTION_KEY = 111
 _ERASURE_AUDIT_KEY = 113
 
 
+def join_columns(frame: pd.DataFrame, columns, sep: str = " / ") -> np.ndarray:
+    """Each row's values of `columns` as text joined by `sep` ("65-74 / female"): the same strings as
+    a row-wise ``agg(sep.join, axis=1)``, column by column (that took 0.7 s of a run's 2.1 s CPU)."""
+    text = [frame[c].astype(str).to_numpy(dtype=object) for c in columns]
+    out = text[0]
+    for t in text[1:]:
+        out = out + sep + t
+    return out
+
+
 def stage_seed(seed: int, key: int) -> np.random.SeedSequence:
     """The seed sequence of one stage of a run (population uses `seed` itself)."""
     return np.random.SeedSequence(seed, spawn_key=(key,))
@@ -294,7 +304,7 @@ def measure(params: RunParams, population: Population, seg: Segmenter, decisions
     hit = offer_beneficial(holdout, actions["policy"])
     groups = {attr: (holdout[col] == unpriv).to_numpy() for attr, (col, unpriv) in FAIRNESS_ATTRS.items()}
     fair = fairness_metrics_many(offered, hit, helps, groups, eligible)
-    cells = holdout[list(INTERSECTION)].astype(str).agg(" / ".join, axis=1).to_numpy()
+    cells = join_columns(holdout, INTERSECTION)
     fair.update(intersection_metrics(cells, offered, hit, helps, eligible, min_cell=MIN_CELL))
     metrics = {
         "value_policy": v_pol,
