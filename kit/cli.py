@@ -192,8 +192,9 @@ def cmd_population(args) -> int:
         print(f"customer table without truth: {path}{where} ({len(pop.customers)} customers)")
         return 0
     pop = make_population(knobs.pop("n_customers"), **knobs, random_state=seed)
-    path = save_population(pop, args.out)
-    sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"), source=path.name)
+    fp = pop.fingerprint()  # once: the file's metadata and the datasheet both name it
+    path = save_population(pop, args.out, fp)
+    sheet = write_datasheet(pop, path.with_suffix(".datasheet.md"), source=path.name, fingerprint=fp)
     print(f"population: {path} ({len(pop.customers)} customers)\ndatasheet: {sheet}")
     return 0
 

@@ -82,15 +82,16 @@ def _markdown_table(df: pd.DataFrame, digits: int = 3) -> list[str]:
     return lines
 
 
-def datasheet_markdown(pop: Population, source: str | None = None) -> str:
-    """The datasheet of a population: what it is, its knobs, its columns, and marginals by group."""
+def datasheet_markdown(pop: Population, source: str | None = None, fingerprint: str | None = None) -> str:
+    """The datasheet of a population: what it is, its knobs, its columns, and marginals by group
+    (`fingerprint`: `pop.fingerprint()` when the caller has it already)."""
     c = pop.customers
     lines = ["# Population datasheet", ""]
     if source:
         lines += [f"File: `{source}`", ""]
     lines += [
         f"Customers: {len(c)} ({int(c['in_campaign'].sum())} in the historical campaign, "
-        f"{int((~c['in_campaign']).sum())} held out); fingerprint (sha256): `{pop.fingerprint()}`",
+        f"{int((~c['in_campaign']).sum())} held out); fingerprint (sha256): `{fingerprint or pop.fingerprint()}`",
         "",
         "Synthetic customers drawn by `kit.population.make_population`; columns marked TRUTH are known only "
         "to the generator. Everything below is aggregated; no customer row is shown.",
@@ -120,8 +121,10 @@ def datasheet_markdown(pop: Population, source: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_datasheet(pop: Population, path: str | Path, source: str | Path | None = None) -> Path:
+def write_datasheet(
+    pop: Population, path: str | Path, source: str | Path | None = None, fingerprint: str | None = None
+) -> Path:
     """Write the markdown datasheet (atomically) and return its path."""
     path = Path(path)
-    text = datasheet_markdown(pop, None if source is None else str(source))
+    text = datasheet_markdown(pop, None if source is None else str(source), fingerprint)
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

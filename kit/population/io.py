@@ -30,15 +30,16 @@ KNOB_NAMES: tuple[str, ...] = (*KNOB_RANGES, "random_state")
 # --- Saving and loading --------------------------------------------------------------------------
 
 
-def save_population(pop: Population, path: str | Path) -> Path:
+def save_population(pop: Population, path: str | Path, fingerprint: str | None = None) -> Path:
     """Write the population as parquet, with its knobs and fingerprint in the file's metadata.
 
     The metadata lets `load_population` give the table back its knobs and check that not a value
-    changed since it was written.
+    changed since it was written. `fingerprint`: `pop.fingerprint()` when the caller has it already
+    (8 s at 10 million customers).
     """
     path = Path(path)
     table = pa.Table.from_pandas(pop.customers, preserve_index=False)
-    meta = {"format": METADATA_FORMAT, "knobs": pop.knobs, "fingerprint": pop.fingerprint()}
+    meta = {"format": METADATA_FORMAT, "knobs": pop.knobs, "fingerprint": fingerprint or pop.fingerprint()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()})
     return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
