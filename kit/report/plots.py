@@ -51,36 +51,6 @@ def plot_segment_values(seg_values: pd.DataFrame, actions, ax=None):
     return fig
 
 
-def plot_sweep(
-    summary: pd.DataFrame,
-    x: str,
-    y: str,
-    hue: str = "label",
-    ax=None,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    title: str | None = None,
-    logx: bool = False,
-):
-    """One line per `hue` value: `y` against the swept parameter `x` (means over seeds)."""
-    fig, ax = _axes(ax)
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colours = {k: cycle[i % len(cycle)] for i, k in enumerate(dict.fromkeys(summary[hue]))}
-    for key, g in summary.groupby(hue, sort=False):
-        g = g.sort_values(x)
-        xs = g[x].to_numpy(dtype=float)
-        ax.plot(np.where(np.isinf(xs), np.nan, xs), g[y], marker="o", label=str(key), color=colours[key])
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or y)
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False)
-    return fig
-
-
 def plot_seeds(
     runs: pd.DataFrame,
     x: str,
