@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..measures.checks import passes_four_fifths
-from ..params import KNOB_RANGES
+from ..params import KNOB_RANGES, RUN_SPECS
 from ..records import OK
 from .comparisons import across_worlds, paired_differences, varying
 
@@ -135,6 +135,11 @@ COMPARED_METRICS = [
     "abs_eod_older",
 ]
 POP_KEYS = [*KNOB_RANGES, "budget", "older_contact_cap", "min_obs"]
+# The run parameters within which settings are summarised and compared: every one a study can vary
+# but the seed (the worlds a comparison pairs over) and the data source. A study that sweeps a policy
+# knob (harm_cap, trust_sensitivity, retention_days, ...) compares each setting with the reference at
+# the same value, never with the reference's runs at other values averaged in.
+CONDITION_KEYS = [k for k in RUN_SPECS if k not in ("seed", "data")]
 
 
 def gain_metric(columns) -> str:
@@ -218,7 +223,7 @@ def summarise(results: pd.DataFrame, metrics=None) -> pd.DataFrame:
     ok = with_derived(results[results["status"] == OK])
     if ok.empty:
         return pd.DataFrame()
-    conditions = varying(ok, POP_KEYS)
+    conditions = varying(ok, CONDITION_KEYS)
     if conditions:
         ok["label"] = ok["label"] + ok[conditions].apply(
             lambda r: (
@@ -260,7 +265,7 @@ def comparisons(results: pd.DataFrame, reference: str, metrics=None) -> pd.DataF
     """comparisons.csv: every setting (and condition, when a study varies population or policy
     parameters) x metric against `reference`, paired by world (`paired_differences`)."""
     ok = with_derived(results)
-    conditions = varying(ok[ok["status"] == OK], POP_KEYS)
+    conditions = varying(ok[ok["status"] == OK], CONDITION_KEYS)
     return paired_differences(ok, reference, metrics or COMPARED_METRICS, conditions=conditions)
 
 

@@ -266,3 +266,37 @@ def test_four_fifths_finding_condenses_many_failures_and_says_when_the_oracle_fa
         "0.550 to 0.610, lowest for oracle (DI 0.550" in text
     )
     assert text.endswith(ORACLE_FAILS_TOO.strip())
+
+
+def test_a_study_sweeping_a_policy_knob_is_compared_within_each_value():
+    """harm_cap is a policy knob, not a population knob: comparisons (and the summary) must pair each
+    setting with the reference at the same cap. Hand-computed: at cap inf kmeans(8) is +0.05 over the
+    reference in every world, at cap 0 it is -0.10; pooled over both caps the old rule paired each
+    world's two kmeans(8) runs with two reference runs and reported neither number."""
+    rows = []
+    for w in range(5):
+        for cap, ref_gain, k8_gain in [
+            (float("inf"), 0.5 + 0.01 * w, 0.55 + 0.01 * w),
+            (0.0, 0.3 + 0.01 * w, 0.2 + 0.01 * w),
+        ]:
+            for label, gain in [("kmeans(n_clusters=6)", ref_gain), ("kmeans(n_clusters=8)", k8_gain)]:
+                rows.append(
+                    {
+                        "run_id": f"{label}{w}{cap}",
+                        "label": label,
+                        "approach": "kmeans",
+                        "seed": w,
+                        "status": "ok",
+                        "harm_cap": cap,
+                        "gain_share": gain,
+                    }
+                )
+    c = comparisons(pd.DataFrame(rows), "kmeans(n_clusters=6)", metrics=["gain_share"])
+    k8 = c[c["setting"] == "kmeans(n_clusters=8)"].set_index("harm_cap")
+    assert list(c.columns[:2]) == ["setting", "harm_cap"]
+    assert k8.loc[float("inf"), "diff_mean"] == pytest.approx(0.05) and k8.loc[0.0, "diff_mean"] == pytest.approx(-0.10)
+    assert (k8["n_worlds"] == 5).all() and (
+        k8["diff_hi"] - k8["diff_lo"] < 1e-9
+    ).all()  # no spread: the same gap each world
+    s = summarise(pd.DataFrame(rows))
+    assert "kmeans(n_clusters=8) (harm_cap=0.000)" in set(s["label"])
