@@ -55,7 +55,7 @@ def world_study(tmp: Path, worlds: int) -> Path:
     spec = yaml.safe_load((ROOT / "studies" / "default.yaml").read_text())
     spec["name"] = f"default-{worlds}-worlds"
     spec["seeds"] = list(range(worlds))
-    spec["notebook"] = str(ROOT / spec["notebook"])
+    spec["notebook"] = str((ROOT / "studies" / spec["notebook"]).resolve())  # relative to the study file
     path = tmp / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -88,6 +88,7 @@ class DaskCluster:
         self.tmp, self.n, self.procs = tmp, n, []
 
     def __enter__(self) -> str:
+        self.tmp.mkdir(parents=True, exist_ok=True)
         sched = self.tmp / "scheduler.json"
         log = open(self.tmp / "cluster.log", "ab")
         dask = str(BIN / "dask")

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from kit.run import run_experiment, validate_run
 
@@ -25,8 +26,10 @@ print(summary.to_string())
 gain = df.pivot(index="seed", columns="retention_days", values="gain_share")
 for longer, shorter in zip(WINDOWS[1:], WINDOWS[2:]):
     d = (gain[shorter] - gain[longer]).to_numpy()
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
     print(
-        f"gain share {shorter} d - {longer} d: mean {d.mean():+.4f}, worlds where it rose: {(d > 0).sum()} of {len(d)}"
+        f"gain share {shorter} d - {longer} d: mean {d.mean():+.4f} (95% t interval {d.mean() - half:+.4f} to "
+        f"{d.mean() + half:+.4f}), worlds where it rose: {(d > 0).sum()} of {len(d)}"
     )
 print(f"mean gain share by window (0 = all): {', '.join(f'{w}: {gain[w].mean():.4f}' for w in WINDOWS)}")
 print("non-increasing as the window shrinks:", bool(np.all(np.diff([gain[w].mean() for w in WINDOWS[1:]]) <= 0)))
