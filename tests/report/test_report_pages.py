@@ -97,6 +97,17 @@ def test_link_checker_finds_broken_links_images_and_anchors(tmp_path):
         assert any(bit in p for p in problems), bit
 
 
+def test_a_percent_encoded_anchor_resolves_as_in_a_browser(tmp_path):
+    """nbconvert writes the id of a heading with an ε as 'price-of-%CE%B5' and links to it the same way;
+    a browser finds it (raw fragment), so must the checker; a decoded id is found too."""
+    page = tmp_path / "nb.html"
+    page.write_text(
+        "<h2 id='price-of-%CE%B5'>ε</h2><h2 id='gain-ε'>g</h2>"
+        "<a href='#price-of-%CE%B5'>1</a><a href='#gain-%CE%B5'>2</a><a href='#loss-%CE%B5'>3</a>"
+    )
+    assert check_page(page) == [f"{page}: <a href=\"#loss-%CE%B5\">: no element with id 'loss-%CE%B5' in nb.html"]
+
+
 def test_report_of_a_study_with_no_finished_run_has_no_broken_link(tmp_path):
     from kit.execution.runner import collect_results
     from kit.report.html import render_study_report
