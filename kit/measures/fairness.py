@@ -40,6 +40,17 @@ INTERSECTION = ("age_band", "gender")
 INTERSECTION_NAME = "age_gender"
 
 
+def join_columns(frame: pd.DataFrame, columns, sep: str = " / ") -> np.ndarray:
+    """Each row's values of `columns` as text joined by `sep` ("65-74 / female"), e.g. a customer's age
+    band x gender cell: the same strings as a row-wise ``astype(str).agg(sep.join, axis=1)``, built
+    column by column (row-wise, it took 0.7 s of a run's 2.1 s CPU at 20,000 customers)."""
+    text = [frame[c].astype(str).to_numpy(dtype=object) for c in columns]
+    out = text[0]
+    for t in text[1:]:
+        out = out + sep + t
+    return out
+
+
 def offer_beneficial(customers: pd.DataFrame, actions: np.ndarray) -> np.ndarray:
     """True where the customer got an action whose true net value beats no contact (a hit)."""
     nv = true_net_values(customers)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..measures.fairness import join_columns
 from ..records import OK
 from ..vocabulary import MIN_CELL
 from .formatting import DASH, decimals_for, fmt_number, ratio_colour, share_colour
@@ -55,7 +56,7 @@ def read_run_tables(out: Path, results: pd.DataFrame, name: str) -> pd.DataFrame
 def pivot_by_group(stacked: pd.DataFrame, groups: list[str], value: str, labels: list[str]) -> pd.DataFrame:
     """Mean over seeds of `value` per approach setting (rows) and group (columns); small cells blanked."""
     t = stacked.copy()
-    t["group"] = t[groups].astype(str).agg(" / ".join, axis=1)
+    t["group"] = join_columns(t, groups)
     t.loc[t["customers"] < MIN_CELL, value] = np.nan
     p = t.pivot_table(index="label", columns="group", values=value, aggfunc="mean", sort=False, dropna=False)
     return p.reindex([lab for lab in labels if lab in p.index])

@@ -59,6 +59,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..features import purpose_view
+from ..measures.fairness import join_columns
 from ..measures.wellbeing import intrusion, low_income, protected_cells
 from ..population import Population
 from ..segmenters import Segmenter
@@ -320,7 +321,7 @@ def _results(
             trust_end=("trust_end", "mean"),
         )
         g = g[g["customers"] >= MIN_CELL].reset_index()
-        g.insert(0, "group", g[by].astype(str).agg(", ".join, axis=1))
+        g.insert(0, "group", join_columns(g, by, ", "))
         g.insert(0, "grouping", " x ".join(by))
         parts.append(g.drop(columns=by))
     by_period = pd.DataFrame(rows)
