@@ -357,8 +357,9 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     )
     gits = {(m.get("git") or {}).get("revision") or "unknown" for m in manifests if m}
     dirty = any((m.get("git") or {}).get("dirty") for m in manifests)
-    reference = "kmeans" if "kmeans" in labels else None
-    longrun = longrun_section(results, reference, out)
+    # The long-run section compares with plain kmeans (its study's reference); the study's own
+    # `reference` (above) stays the one the headline findings and comparisons.csv use.
+    longrun = longrun_section(results, "kmeans" if "kmeans" in labels else None, out)
     population = [
         (k, ", ".join(fmt_number(v) for v in sorted(results[k].dropna().unique())))
         for k in POP_KEYS

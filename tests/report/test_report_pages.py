@@ -120,3 +120,27 @@ def test_report_of_a_study_with_no_finished_run_has_no_broken_link(tmp_path):
     index = render_study_report(study, collect_results(study, out), out)
     assert "No successful runs" in index.read_text()
     assert check_page(index) == []
+
+
+def test_headline_findings_compare_with_the_study_reference(study_run, tmp_path):
+    """The report's long-run section once reused the variable holding the study's reference and set
+    it to "kmeans" (or None when no setting is labelled plain kmeans), so the default report, whose
+    reference is kmeans(n_clusters=6), lost every paired finding and a study naming `reference: mass`
+    wrote "against kmeans". Re-rendered here with mass as the reference."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    path, out, code = study_run
+    assert code == 0
+    copy = tmp_path / "reports" / "e2e"
+    shutil.copytree(out, copy)
+    study = tmp_path / "e2e-mass.yaml"
+    study.write_text(path.read_text() + "reference: mass\n")
+    assert run_cli(["report", str(copy), "--study", str(study)]) == 0
+    text = re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", (copy / "index.html").read_text()))
+    start = text.index("Headline findings")
+    findings = text[start : text.index("Trade-offs", start)]
+    assert "paired with mass: gain share" in findings  # one world: the best setting's comparison
+    assert "Comparisons with the reference setting mass are paired by world" in findings
+    assert "kmeans: gain share" not in findings and "against kmeans" not in findings
