@@ -32,8 +32,13 @@ def _signed(v: float, pct: bool) -> str:
     return f"{100 * v:+.1f} points" if pct else f"{v:+.3f}"
 
 
+NO_INTERVAL = "(one world: no interval)"  # a study with one seed: nothing to take an interval over
+
+
 def diff_text(row, pct: bool = False) -> str:
     """A paired difference for reading: '+0.063 (95% interval +0.035 to +0.091)'."""
+    if not (np.isfinite(float(row["diff_lo"])) and np.isfinite(float(row["diff_hi"]))):
+        return f"{_signed(row['diff_mean'], pct)} {NO_INTERVAL}"
     lo, hi = (f"{100 * row[k]:+.1f}" if pct else f"{row[k]:+.3f}" for k in ("diff_lo", "diff_hi"))
     return f"{_signed(row['diff_mean'], pct)} (95% interval {lo} to {hi})"
 
@@ -41,6 +46,8 @@ def diff_text(row, pct: bool = False) -> str:
 def level_text(summary_row, metric: str, pct: bool = False) -> str:
     """A setting's mean over worlds with its t interval: '56.4% (95% interval 51.2-61.6%)'."""
     m, lo, hi = (summary_row.get(f"{metric}_{k}", math.nan) for k in ("mean", "lo", "hi"))
+    if summary_row.get(f"{metric}_n", 2) < 2 or not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{100 * m:.1f}% {NO_INTERVAL}" if pct else f"{m:.3f} {NO_INTERVAL}"
     if pct:
         return f"{100 * m:.1f}% (95% interval {100 * lo:.1f}–{100 * hi:.1f}%)"
     return f"{m:.3f} (95% interval {lo:.3f}–{hi:.3f})"

@@ -300,3 +300,16 @@ def test_a_study_sweeping_a_policy_knob_is_compared_within_each_value():
     ).all()  # no spread: the same gap each world
     s = summarise(pd.DataFrame(rows))
     assert "kmeans(n_clusters=8) (harm_cap=0.000)" in set(s["label"])
+
+
+def test_one_world_says_there_is_no_interval_instead_of_printing_nan():
+    """The smoke study has one seed: its findings read '(95% interval +nan to +nan)' and
+    '30.5% (95% interval 30.5–30.5%)'."""
+    from kit.report.findings import NO_INTERVAL, diff_text, level_text
+
+    row = {"diff_mean": 0.305, "diff_lo": float("nan"), "diff_hi": float("nan")}
+    assert diff_text(row, pct=True) == f"+30.5 points {NO_INTERVAL}"
+    one = {"gain_share_n": 1, "gain_share_mean": 0.305, "gain_share_lo": 0.305, "gain_share_hi": 0.305}
+    assert level_text(one, "gain_share", pct=True) == f"30.5% {NO_INTERVAL}"
+    two = {**one, "gain_share_n": 2, "gain_share_lo": 0.2, "gain_share_hi": 0.4}
+    assert level_text(two, "gain_share", pct=True) == "30.5% (95% interval 20.0–40.0%)"
