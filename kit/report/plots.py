@@ -65,24 +65,30 @@ def plot_seeds(
     tick_labels: dict | None = None,
     ylim=None,
     logx: bool = False,
+    order: list | None = None,
 ):
     """`y` against a swept parameter `x`: per `hue` value, the mean over seeds (line), the range
     over seeds (band) and each seed's value (dots), so the spread is seen next to the trend.
 
     `runs` has one row per run (a seed each). `references` lists (value, text) horizontal lines.
     With `categorical`, x values are drawn evenly spaced (e.g. caps 1, 2, 3, 100) and
-    `tick_labels` renames some (e.g. {100: "no cap"}); `logx` puts x on a log scale.
+    `tick_labels` renames some (e.g. {100: "no cap"}); `order` gives their order left to right
+    (e.g. retention windows 0 = "all", 365, 90, 30: keeping less to the right; values it does not
+    list follow, sorted); else they are sorted. `logx` puts x on a log scale.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.0, 4.2), layout="constrained")
     fig = ax.figure
     xs_all = sorted(runs[x].unique())
+    if categorical and order is not None:
+        listed = [v for v in dict.fromkeys(order) if v in set(xs_all)]
+        xs_all = listed + [v for v in xs_all if v not in set(listed)]
     pos = {v: i for i, v in enumerate(xs_all)} if categorical else {v: v for v in xs_all}
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     groups = list(runs.groupby(hue, sort=False))
     for i, (key, g) in enumerate(groups):
         colour = cycle[i % len(cycle)]  # distinct hues: two blues of one family would not tell apart
-        stats = g.groupby(x)[y].agg(["mean", "min", "max"]).reindex(xs_all).dropna()
+        stats = g.groupby(x)[y].agg(["mean", "min", "max"]).reindex(xs_all).dropna()  # in drawing order
         px = np.array([pos[v] for v in stats.index], dtype=float)
         ax.fill_between(px, stats["min"], stats["max"], color=colour, alpha=0.15, lw=0)
         ax.plot(px, stats["mean"], marker="o", color=colour, label=f"{key} (mean over {g['seed'].nunique()} seeds)")

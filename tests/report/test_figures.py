@@ -117,3 +117,23 @@ def test_fairness_frontier_draws_each_protected_attribute_once_and_not_the_cap_v
     extra = [m for m, _ in _extra_fairness_axes(columns, fixed)]
     assert extra == ["unfairness_age_gender", "unfairness_region"]
     assert not set(extra) & fixed
+
+
+def test_seed_plot_draws_categorical_values_in_the_order_given():
+    """Retention windows listed as 0 (all), 365, 90, 30 are drawn in that order, keeping less to the
+    right; without an order they are sorted (all first, then 30, 90, 365)."""
+    from kit.report.plots import plot_seeds
+
+    runs = pd.DataFrame(
+        [{"label": "kmeans", "seed": s, "retention_days": w, "gain": w / 1000 + s} for s in (0, 1) for w in (0, 30, 90, 365)]
+    )
+    fig = plot_seeds(runs, "retention_days", "gain", categorical=True, tick_labels={0: "all"}, order=[0, 365, 90, 30])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all", "365", "90", "30"]
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [0, 1, 2, 3]
+    assert np.allclose(line.get_ydata(), [0.5, 0.865, 0.59, 0.53])  # means over the two seeds, in that order
+    plt.close(fig)
+    fig = plot_seeds(runs, "retention_days", "gain", categorical=True, tick_labels={0: "all"})
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["all", "30", "90", "365"]
+    plt.close(fig)
