@@ -125,7 +125,11 @@ def test_seed_plot_draws_categorical_values_in_the_order_given():
     from kit.report.plots import plot_seeds
 
     runs = pd.DataFrame(
-        [{"label": "kmeans", "seed": s, "retention_days": w, "gain": w / 1000 + s} for s in (0, 1) for w in (0, 30, 90, 365)]
+        [
+            {"label": "kmeans", "seed": s, "retention_days": w, "gain": w / 1000 + s}
+            for s in (0, 1)
+            for w in (0, 30, 90, 365)
+        ]
     )
     fig = plot_seeds(runs, "retention_days", "gain", categorical=True, tick_labels={0: "all"}, order=[0, 365, 90, 30])
     ax = fig.axes[0]
