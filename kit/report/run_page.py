@@ -64,7 +64,26 @@ METRIC_DOCS = {m: d for m, _, d in GAIN_PRIVACY_METRICS + FAIRNESS_METRICS} | {
     "erased_customers": "campaign customers who asked to be forgotten after the first fit (GDPR art. 17)",
     "erasure_residual_eps_lb": "canary audit of the final release against a customer who asked to be forgotten: "
     "ε it provably still reveals (0 after an exact refit)",
+    "mia_audit_trials": "fits the canary audit ran (both sides; 0 when audit_trials is 0)",
+    "value_policy_ips": "value_policy estimated from the campaign log by inverse propensity scoring (cross-fitted)",
+    "value_policy_snips": "the same, self-normalised (IPS divided by the mean importance weight)",
+    "value_mass_ope": "mass's value estimated from the campaign log (doubly robust)",
+    "value_oracle_ope": "the oracle's value estimated from the campaign log (doubly robust)",
+    "gain_oracle_ope": "the oracle's estimated gain over mass, value_oracle_ope − value_mass_ope",
+    "gain_share_ope": "gain_ope / gain_oracle_ope: the gain share as the campaign log estimates it",
+    "purpose_violations": "columns read outside the purpose they were collected for (GDPR art. 5(1)(b)); 0 expected",
+    "notice_reading_ease": "Flesch reading ease of the notices customers receive (60-70: plain English)",
+    "notice_truthful": "share of notices naming every data category read about the customer and no other",
+    "intrusiveness": "how much a customer's offer reveals about their age group and gender, in bits (mean)",
+    "harm_older": "spending the offers pushed onto older customers beyond what they would spend anyway (mean)",
+    "harm_low_income": "the same for customers in the two lowest income bands",
+    "value_longrun": "discounted net value per held-out customer over the horizon (churned customers worth 0)",
+    "churn_rate": "share of held-out customers churned by the end of the horizon",
+    "optout_rate": "share of held-out customers still active but opted out of marketing at the end",
+    "trust_end": "mean trust of held-out customers at the end of the horizon",
 }
+# Metrics measured again within a group: '<metric>_older' is '<metric>' among older customers.
+GROUP_SUFFIXES = {"_older": "older customers (65+)", "_low_income": "customers in the two lowest income bands"}
 
 
 def metric_doc(metric: str) -> str:
@@ -79,6 +98,10 @@ def metric_doc(metric: str) -> str:
         return f"accuracy of the attacker who reads segment + quasi-identifiers ({metric.rsplit('_', 1)[1]})"
     if metric.startswith("attr_inference_r_base_"):
         return f"accuracy of the same attacker from quasi-identifiers alone ({metric.rsplit('_', 1)[1]})"
+    for suffix, group in GROUP_SUFFIXES.items():
+        base = metric.removesuffix(suffix)
+        if metric.endswith(suffix) and base in METRIC_DOCS:
+            return f"{base} among {group}"
     return ""
 
 

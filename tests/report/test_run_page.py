@@ -41,3 +41,18 @@ def test_page_drops_stderr_and_has_the_run_header(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "<title>kmeans, seed 3 · study s1</title>" in page and "<td>7</td>" in page
     assert "kernel chatter" not in page and "secret_code_line" not in page
+
+
+def test_every_metric_a_run_saves_has_a_meaning_on_its_page():
+    """The run page explains each metric it lists: none of a run's metrics (erasure's and the long-run
+    ones included) is left without words."""
+    from kit.report.run_page import metric_doc
+    from kit.run import run_experiment, validate_run
+
+    metrics = run_experiment(
+        validate_run({"approach": "kmeans", "n_customers": 2000, "seed": 1, "erasure_rate": 0.1})
+    ).metrics
+    assert "erasure_residual_eps_lb" in metrics and "churn_rate_older" in metrics
+    assert [m for m in metrics if not metric_doc(m)] == []
+    assert metric_doc("churn_rate_older") == "churn_rate among older customers (65+)"
+    assert metric_doc("value_policy_snips_lo") == "95% interval of value_policy_snips, low end"
