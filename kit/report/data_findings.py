@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..records import OK
 from .findings import privacy_findings
-from .summaries import GAIN_WORDS, feasible_mask, fmt_number, gain_metric, pareto_front, protected_attrs
+from .summaries import GAIN_WORDS, feasible_mask, gain_metric, pareto_front, protected_attrs
 
 DATA_MIN_EXTRA_COST = {"tracing_advantage": 0.01, "reid_rate": 0.01, "unfairness_older": 0.02}
 
@@ -35,11 +36,59 @@ def data_efficiency(
     return out.sort_values(["per_unit", "gain"], ascending=False)
 
 
-def data_findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences written from the summary: best gain, what it costs, Pareto sets, epsilon's price.
+SEEDS_ON_A_TABLE = (
+    "On a customer table a seed draws no new customers: it changes only the approaches' own randomness "
+    "(k-means starts, the cross-fitting folds, the bootstrap resamples). Spread over seeds is how much a "
+    "result depends on that randomness; how sure it is about the customers is each run's bootstrap "
+    "interval over the table's customers."
+)
+
+
+def _customer_interval(runs: pd.DataFrame | None, label: str, gain: str, fmt) -> str:
+    """The runs' own 95% bootstrap intervals over the table's customers for one setting's gain: their
+    median ends over the seeds, and in how many seeds the interval lies above zero ('' without them)."""
+    if runs is None or not {f"{gain}_lo", f"{gain}_hi", "label"} <= set(runs.columns):
+        return ""
+    r = runs[runs["label"] == label]
+    if "status" in r.columns:
+        r = r[r["status"] == OK]
+    lo, hi = (pd.to_numeric(r[f"{gain}_{end}"], errors="coerce").dropna() for end in ("lo", "hi"))
+    if lo.empty or hi.empty:
+        return ""
+    above = int((lo > 0).sum())
+    return (
+        f"; 95% bootstrap interval over the table's customers {fmt(lo.median())} to {fmt(hi.median())} "
+        f"(median ends over {len(lo)} seed(s)), above zero in {above} of {len(lo)}"
+    )
+
+
+def _four_fifths(summary: pd.DataFrame) -> str | None:
+    """Which settings fail the four-fifths rule (some declared protected column's DI outside 0.8-1.25)
+    in every seed, and which in some seeds only; None when none fails."""
+    if "four_fifths_fail_failed_seeds" not in summary.columns:
+        return None
+    failed = pd.to_numeric(summary["four_fifths_fail_failed_seeds"], errors="coerce").fillna(0).astype(int)
+    every = [lab for lab, k, n in zip(summary["label"], failed, summary["runs"]) if k > 0 and k == n]
+    some = [f"{lab} ({k} of {n})" for lab, k, n in zip(summary["label"], failed, summary["runs"]) if 0 < k < n]
+    if not every and not some:
+        return None
+    parts = []
+    if every:
+        parts.append("in every seed: " + ", ".join(every))
+    if some:
+        parts.append("in some seeds only: " + ", ".join(some))
+    return "Four-fifths rule (a protected column's DI outside 0.8–1.25), failed " + "; ".join(parts) + "."
+
+
+def data_findings(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[str]:
+    """Sentences written from the summary of a study on one customer table (and, if given, its runs:
+    results.csv's rows, for each run's own bootstrap interval): best gain with its interval over
+    the table's customers, what it costs, Pareto sets, the membership audit, the four-fifths rule.
 
     On a customer table the gain is ``gain_ope`` (off-policy, over mass) and the fairness cost is
-    the first declared protected column's."""
+    the first declared protected column's. Seeds are not worlds here (`SEEDS_ON_A_TABLE`): a range
+    over seeds is the approaches' own randomness, and the customers' sampling uncertainty comes from
+    the runs' bootstrap intervals."""
     if summary.empty:
         return ["No run finished successfully; see the failures below."]
     gain = gain_metric(summary.columns)
@@ -52,10 +101,10 @@ def data_findings(summary: pd.DataFrame) -> list[str]:
     feasible = summary[feasible_mask(summary)].dropna(subset=[f"{gain}_mean"])
     if not feasible.empty:
         best = feasible.loc[feasible[f"{gain}_mean"].idxmax()]
-        txt = (
-            f"Highest gain among feasible approaches: {best['label']}, reaching {fmt(best[f'{gain}_mean'])} "
-            f"{words['of']} (range {words['range'](best[f'{gain}_min'], best[f'{gain}_max'])} over {best['runs']} seed(s))"
-        )
+        txt = f"Highest estimated gain among feasible settings: {best['label']}, {fmt(best[f'{gain}_mean'])} {words['of']}"
+        txt += _customer_interval(runs, best["label"], gain, fmt)
+        if best["runs"] > 1:
+            txt += f"; over {best['runs']} seeds it ranges {words['range'](best[f'{gain}_min'], best[f'{gain}_max'])}"
         costs = []
         if "reid_rate_mean" in best:
             costs.append(f"re-identification {100 * best['reid_rate_mean']:.1f}% of customers")
@@ -96,23 +145,7 @@ def data_findings(summary: pd.DataFrame) -> list[str]:
             "Gain here is estimated off-policy from the randomised campaign log (no truth, so no oracle and no "
             "gain share); privacy and fairness are measured as on the generator."
         )
-    dp = summary[summary["approach"] == "dp_kmeans"]
-    ref = summary[summary["label"].isin(["kmeans", "kmeans(n_clusters=6)"])]  # dp_kmeans's default k is 6
-    if ref.empty:
-        ref = summary[summary["approach"] == "kmeans"]
-    if not dp.empty and not ref.empty and "epsilon_mean" in dp:
-        g_ref = float(ref["gain_share_mean"].iloc[0])
-        parts = [
-            f"ε = {fmt_number(r['epsilon_mean'], 2)}: {100 * r['gain_share_mean']:.1f}%"
-            for _, r in dp.sort_values("epsilon_mean").iterrows()
-        ]
-        out.append(
-            "What ε costs: differentially private k-means reaches "
-            + "; ".join(parts)
-            + f" of the oracle's gain, against {100 * g_ref:.1f}% for non-private {ref['label'].iloc[0]}."
-        )
     out.extend(privacy_findings(summary))
-    fails = [r["label"] for _, r in summary.iterrows() if r.get("four_fifths_fail_max", 0) > 0]
-    if fails:
-        out.append("Failing the four-fifths rule in at least one seed: " + ", ".join(fails) + ".")
+    if (fails := _four_fifths(summary)) is not None:
+        out.append(fails)
     return out

@@ -25,7 +25,7 @@ from .. import __version__
 from ..records import OK, REPORTS_MARKER, read_manifest, write_atomic
 from ..study import Study
 from ..vocabulary import MIN_CELL
-from .data_findings import data_findings
+from .data_findings import SEEDS_ON_A_TABLE, data_findings
 from .findings import headline_findings, worst_cells
 from .formatting import decimals_for, escaped, fmt_number, fmt_range, is_constant
 from .groups import GAIN_PAIRS, group_gain_summary, group_tables_html, pivot_by_group, pivot_html, read_run_tables
@@ -215,6 +215,14 @@ FRONTIER_CAPTION = (
     "so overlapping bars do not make two settings alike: comparisons.csv pairs them by world. Lower cost is to "
     "the left."
 )
+# On a customer table seeds are not worlds: the same caption, over seeds (kit.report.data_findings).
+FRONTIER_CAPTION_TABLE = (
+    "{title}. Each point is an approach setting at its mean over the seeds, numbered as in the legend; bars "
+    "are the 95% interval of that mean over seeds (Student t). The study reads one customer table, so a seed "
+    "changes only the approaches' own randomness: the bars show how much a point depends on it, not how sure "
+    "it is about the customers (each run's page has its bootstrap interval over them). Ringed points are "
+    "Pareto-efficient at the means. Lower cost is to the left."
+)
 EPSILON_NOTE = (
     " ε is on a log scale; settings without a formal guarantee (ε = ∞) stand side by side in the grey strip at "
     "its right."
@@ -275,7 +283,8 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
             continue
         fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
         fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain], bounds=("lo", "hi"))
-        caption = FRONTIER_CAPTION.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
+        template = FRONTIER_CAPTION if gain == "gain_share" else FRONTIER_CAPTION_TABLE  # gain_ope: a table
+        caption = template.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
         figs.append(_figure_record(out, file, fig, caption, "summary.csv"))
     pairs = [p for p in GAIN_PAIRS if {p[1], p[2]} <= set(group_gain.get("group", ()))]
     if pairs:
@@ -377,7 +386,7 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         population=population,
         findings=(longrun["findings"][:1] if longrun else [])
         + (
-            data_findings(summary)  # a customer table: gain off-policy, declared protected columns
+            data_findings(summary, results)  # a customer table: gain off-policy, declared protected columns
             if data_source
             else headline_findings(summary, comps, reference, worst_cells(stacked["fairness_by_age_band_gender"]))
         ),
@@ -392,6 +401,7 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
         gain_header="gain share" if gain == "gain_share" else "gain over mass (off-policy)",
         di_header=f"DI {attr}",
         data_source=data_source,
+        seeds_on_a_table=SEEDS_ON_A_TABLE,
         absent=absent,
         group_tables=Markup(group_html),
         segments=Markup(_segments_html(out, results)),

@@ -232,3 +232,9 @@ def test_a_data_study_through_papermill_writes_results_without_truth(exports, tm
     ]
     assert "Data source" in page and fingerprint in page and "crm.duckdb" in page
     assert "absent, because" in page and "Offer rate by gender" in page
+    # Seeds are not worlds on one table: the page says so, and never that each seed is a new population.
+    assert "a seed draws no new customers" in page and "Each world (seed) is a new population" not in page
+    assert (
+        "bootstrap interval over the table&#39;s customers" in page
+        or "bootstrap interval over the table's customers" in page
+    )
