@@ -262,9 +262,15 @@ def masked_columns(purpose: str, limitation: bool) -> tuple[str, ...]:
     return tuple(c for c in columns_outside_purpose(COLUMN_PURPOSES, purpose) if c in sources)
 
 
+# Key of a customer frame's ``attrs`` naming the columns `purpose_view` hid (public: the run's purpose
+# decides them, not the data), so an approach can leave them out of its features altogether.
+HIDDEN_ATTR = "crmkit.hidden"
+
+
 def purpose_view(customers: pd.DataFrame, masked: tuple[str, ...]) -> pd.DataFrame:
     """The customer table as an approach may read it: each masked column set to one constant (its
-    first category, or 0), so it carries no information about anyone and never sets a segment apart."""
+    first category, or 0), so it carries no information about anyone and never sets a segment apart.
+    The frame's ``attrs`` name them (`hidden_columns`)."""
     masked = tuple(c for c in masked if c in customers.columns)  # a customer table may not hold them all
     if not masked:
         return customers
@@ -275,4 +281,19 @@ def purpose_view(customers: pd.DataFrame, masked: tuple[str, ...]) -> pd.DataFra
             const[c] = pd.Categorical.from_codes(np.zeros(len(col), dtype=np.int8), dtype=col.dtype)
         else:
             const[c] = np.zeros(len(col), dtype=col.dtype)
-    return customers.assign(**const)
+    view = customers.assign(**const)
+    view.attrs = {**customers.attrs, HIDDEN_ATTR: masked}
+    return view
+
+
+def hidden_columns(customers: pd.DataFrame) -> tuple[str, ...]:
+    """The columns `purpose_view` hid in this frame (none for a frame that did not pass through it)."""
+    return tuple(customers.attrs.get(HIDDEN_ATTR, ()))
+
+
+def without_hidden(feats: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """`feats` without the features computed only from columns hidden in `customers` (`hidden_columns`)."""
+    hidden = set(hidden_columns(customers))
+    if not hidden:
+        return feats
+    return feats[[f for f in feats.columns if not set(source_columns([f])) <= hidden]]

@@ -17,7 +17,15 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.cluster import KMeans
 
-from ..features import FEATURE_BOUNDS, FEATURE_SET_DOCS, FEATURE_SETS, FEATURE_SPREADS, FEATURES, SHARE_GROUPS
+from ..features import (
+    FEATURE_BOUNDS,
+    FEATURE_SET_DOCS,
+    FEATURE_SETS,
+    FEATURE_SPREADS,
+    FEATURES,
+    SHARE_GROUPS,
+    without_hidden,
+)
 from ..params import Spec
 from .base import Segmenter, check_enough, describe_profile
 from .clustering import N_CLUSTERS
@@ -331,6 +339,12 @@ class DPKMeansSegmenter(Segmenter):
         self.clip = clip
         self.feature_set = feature_set
         self.random_state = random_state
+
+    def features(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """Its feature set without features of columns the run's purpose hides (`kit.features.purpose_view`):
+        a hidden column is constant, and clustering it in the declared space would spend sensitivity on it
+        (income band: 1.41 of the aware set's 28.9) and release noise as if it were a profile of income."""
+        return without_hidden(super().features(customers), customers)
 
     def geometry(self, names=None) -> Geometry:
         """The declared space of this approach's features (after fit: of the fitted features)."""
