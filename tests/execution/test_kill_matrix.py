@@ -112,7 +112,9 @@ def test_two_runners_on_one_folder(tmp_path):
     ids=["ctrl-c-jobs2", "sigint-parent-only-jobs2", "sigint-parent-only-jobs1", "sigterm-jobs2"],
 )
 def test_interrupt_stops_soon_and_resumes(tmp_path, how, jobs):
-    study = study_file(tmp_path, seeds=(1, 2, 3))
+    # 30 runs: enough that the interrupt, sent once the first has finished, lands mid-study (with 6 runs of
+    # ~0.5 s each, since session 4's speed-ups, the study had finished before the signal arrived).
+    study = study_file(tmp_path, seeds=tuple(range(1, 16)))
     out = tmp_path / "out"
     r = Runner(study, out, jobs=jobs)
     assert wait_for(lambda: len(finished_runs(out)) >= 1, 600), r.output()
@@ -130,7 +132,7 @@ def test_interrupt_stops_soon_and_resumes(tmp_path, how, jobs):
     assert "interrupted:" in text and "run the same command again to resume" in text and "Traceback" not in text
     assert not orphans and not leftovers(out) and not untrusted(out)
     assert stopped_in < 30, f"took {stopped_in:.1f} s to stop"  # queued runs were cancelled, not run
-    assert len(finished_runs(out)) < 6
+    assert len(finished_runs(out)) < 30
     lost = _finish_and_compare(study, out, jobs=jobs)
     row = REPORT.setdefault("SIGINT / SIGTERM", {"tried": 0, "survived": 0, "lost": 0, "note": ""})
     row["tried"] += 1
