@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,13 @@ def study_file(folder: Path, seeds=(1, 2), approaches="[mass, kmeans]", name="f"
     return p
 
 
+def _default_sigint() -> None:
+    """In the runner's child before exec: Ctrl-C's default disposition, as a terminal job has. A test suite
+    started in the background by a non-interactive shell (`make test &`) runs with SIGINT ignored, and an
+    ignored signal stays ignored across exec: the runner would then never see the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Runner:
     """`crmkit run STUDY --out OUT` in its own session (like a terminal job), tagged, logged."""
 
@@ -41,7 +49,13 @@ class Runner:
         cmd = [*prefix, sys.executable, "-m", "kit.cli", "run", str(study), "--out", str(out), "--jobs", str(jobs)]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [*cmd, *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [*cmd, *extra],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_default_sigint,
             )
         self.pid = self.proc.pid
 
