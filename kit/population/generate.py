@@ -69,10 +69,18 @@ class Population:
 
 
 def fingerprint(df: pd.DataFrame) -> str:
-    """sha256 over column names, dtypes and a per-row hash of every value (order-sensitive)."""
+    """sha256 over column names, dtypes and a per-row hash of every value (order-sensitive).
+
+    Strings are hashed without factorising them first (pandas' ``categorize=False``) unless a string
+    column has missing values: the hashes are the same either way then (factorising only hashes each
+    distinct value once), and customer ids are all distinct, so factorising them made the fingerprint
+    2.2 times slower (1.04 s against 0.46 s at 2,000,000 customers). With missing strings pandas
+    hashes the two ways differently, so those tables keep the factorised hashing they always had."""
     h = hashlib.sha256()
     h.update(repr([(c, str(df[c].dtype)) for c in df.columns]).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    strings = [c for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype) or df[c].dtype == object]
+    categorize = any(df[c].isna().any() for c in strings)
+    h.update(pd.util.hash_pandas_object(df, index=False, categorize=categorize).to_numpy().tobytes())
     return h.hexdigest()
 
 

@@ -127,3 +127,23 @@ def test_history_and_holdout_are_selected_once_and_callers_changes_stay_their_ow
     mask = pop.customers["in_campaign"].to_numpy()
     pd.testing.assert_frame_equal(again, pop.customers[mask])
     pd.testing.assert_frame_equal(pop.holdout, pop.customers[~mask])
+
+
+def test_fingerprint_is_the_same_as_with_categorised_hashing():
+    """The fingerprint hashes without factorising strings first (faster for unique ids); fingerprints
+    recorded before that change still match: the same sha256 as hashing with pandas' default
+    categorize=True, for the generator's table and for one with repeated strings."""
+    import hashlib
+
+    from kit.population.generate import fingerprint
+
+    def categorised(df: pd.DataFrame) -> str:
+        h = hashlib.sha256()
+        h.update(repr([(c, str(df[c].dtype)) for c in df.columns]).encode())
+        h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+    customers = make_population(3_000, random_state=5).customers
+    repeated = pd.DataFrame({"city": ["Leeds", "York", "Leeds", None] * 50, "n": range(200)})
+    assert fingerprint(customers) == categorised(customers)
+    assert fingerprint(repeated) == categorised(repeated)
