@@ -30,15 +30,22 @@ KNOB_NAMES: tuple[str, ...] = (*KNOB_RANGES, "random_state")
 # --- Saving and loading --------------------------------------------------------------------------
 
 
-def save_population(pop: Population, path: str | Path, fingerprint: str | None = None) -> Path:
+def population_table(pop: Population) -> pa.Table:
+    """The population's customers as the Arrow table `save_population` writes (without its metadata)."""
+    return pa.Table.from_pandas(pop.customers, preserve_index=False)
+
+
+def save_population(
+    pop: Population, path: str | Path, fingerprint: str | None = None, table: pa.Table | None = None
+) -> Path:
     """Write the population as parquet, with its knobs and fingerprint in the file's metadata.
 
     The metadata lets `load_population` give the table back its knobs and check that not a value
     changed since it was written. `fingerprint`: `pop.fingerprint()` when the caller has it already
-    (8 s at 10 million customers).
+    (3 s at 10 million customers); `table`: `population_table(pop)` when the caller has it already.
     """
     path = Path(path)
-    table = pa.Table.from_pandas(pop.customers, preserve_index=False)
+    table = population_table(pop) if table is None else table
     meta = {"format": METADATA_FORMAT, "knobs": pop.knobs, "fingerprint": fingerprint or pop.fingerprint()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()})
     return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
