@@ -172,6 +172,7 @@ def make_population(
     # 3. Latent segment: leans towards group-typical segments as proxy_strength rises.
     g_older = np.where(older, 1.0, -1.0)
     g_male = np.where(male, 1.0, -1.0)
+
     def segment_logits(rows: slice) -> np.ndarray:
         return np.log(world["seg_weight"])[None, :] + s * 1.5 * (
             g_older[rows, None] * world["lean_older"][None, :] + g_male[rows, None] * world["lean_male"][None, :]
@@ -322,6 +323,7 @@ def _draw_behaviour(
     freq = rng.poisson(world["freq_rate"][seg] * np.exp(-0.15 * shift_older + 0.1 * shift_male))
     monetary = np.exp(rng.normal(world["monetary_mu"][seg] + 0.12 * shift_older - 0.08 * shift_male, 0.5))
     tenure = rng.gamma(2.0, world["tenure_mean"][seg] * np.exp(0.2 * shift_older) / 2.0)
+
     def channel_logits(rows: slice) -> np.ndarray:
         return world["channel_logits"][seg[rows]] + np.outer(shift_older[rows], [-0.4, -0.3, 0.3, 0.45])
 
