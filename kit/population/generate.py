@@ -79,7 +79,7 @@ def fingerprint(df: pd.DataFrame) -> str:
     hashes the two ways differently, so those tables keep the factorised hashing they always had."""
     h = hashlib.sha256()
     h.update(repr([(c, str(df[c].dtype)) for c in df.columns]).encode())
-    strings = [c for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype) or df[c].dtype == object]
+    strings = [c for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype)]  # object columns too
     categorize = any(df[c].isna().any() for c in strings)
     h.update(pd.util.hash_pandas_object(df, index=False, categorize=categorize).to_numpy().tobytes())
     return h.hexdigest()
@@ -151,9 +151,9 @@ def make_population(
     )
     # 8. Opaque ids: a seeded permutation of a wide range, so ids carry no order information. Their own
     # stream, so drawn beside the rest (numpy releases the GIL while it draws): 1.2 s at 10M customers.
-    ids_job = ThreadPoolExecutor(max_workers=1) if n >= _IDS_THREAD_FROM else None
-    draw_ids = functools.partial(rng_id.choice, np.iinfo(np.int32).max, size=n, replace=False)
-    ids_future = ids_job.submit(draw_ids) if ids_job is not None else None
+    ids_job = ThreadPoolExecutor(max_workers=1)
+    ids_future = ids_job.submit(rng_id.choice, np.iinfo(np.int32).max, size=n, replace=False)
+    ids_job.shutdown(wait=False)  # the thread ends with its one draw, whatever happens below
 
     # 1. Demographics (protected attributes and quasi-identifiers).
     older = rng_demo.random(n) < knobs["older_share"]
@@ -199,11 +199,7 @@ def make_population(
     lost = older & (rng_camp.random(n) < knobs["label_bias"])
     recorded = true_resp & ~lost
 
-    if ids_job is not None:
-        ids = ids_future.result()
-        ids_job.shutdown()
-    else:
-        ids = draw_ids()
+    ids = ids_future.result()
 
     action_cat = pd.CategoricalDtype(list(ACTIONS))
     # copy=False: keep each column its own block instead of stacking same-dtype columns into 2-D
@@ -259,9 +255,6 @@ def _customer_ids(ids: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return pd.array(arrow, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
-# From this many customers the ids are drawn in a thread of their own (below it a thread costs more than
-# it saves).
-_IDS_THREAD_FROM = 1_000_000
 # Rows per block of `_categorical`: its (rows x categories) temporaries stay in cache instead of being
 # allocated, at 10 million rows, as half-gigabyte arrays the kernel must fault in page by page.
 _BLOCK = 65_536
