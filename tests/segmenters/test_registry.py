@@ -492,3 +492,30 @@ def test_every_approach_runs_end_to_end(name):
     assert m["n_released_segments"] == r.segmenter.n_segments_
     if name == "kanon":
         assert m["min_audience_class"] >= 50
+
+
+def test_reused_feature_tables_build_each_frame_once_and_hand_out_copies(small_pop, monkeypatch):
+    """Inside `reused_feature_tables` (the canary audit's 28 fits on two frames) a frame's feature table
+    is built once per feature set; every fit gets the same values, a caller's change to its table does
+    not reach the next caller, and outside the block nothing is kept."""
+    import kit.features as features
+
+    built = []
+    real = features._feature_table
+    monkeypatch.setattr(features, "_feature_table", lambda c, s: built.append((id(c), s)) or real(c, s))
+    a, b = small_pop.history.iloc[:300], small_pop.history.iloc[300:600]
+    expected = real(a, "aware")
+    with features.reused_feature_tables():
+        first = feature_table(a, "aware")
+        first.iloc[0, 0] = -1.0  # the caller's own copy
+        for _ in range(3):
+            pd.testing.assert_frame_equal(feature_table(a, "aware"), expected)
+        feature_table(b, "aware")
+        feature_table(a, "behaviour")
+        kmeans = [make_segmenter("kmeans", random_state=r).fit(a).release_["profiles"] for r in (1, 2)]
+    assert built == [(id(a), "aware"), (id(b), "aware"), (id(a), "behaviour")]
+    pd.testing.assert_frame_equal(kmeans[0], make_segmenter("kmeans", random_state=1).fit(a).release_["profiles"])
+    before = len(built)
+    feature_table(a, "aware")
+    feature_table(a, "aware")
+    assert len(built) == before + 2  # outside the block: built every time
