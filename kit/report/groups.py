@@ -8,6 +8,7 @@ from fewer than `MIN_CELL` customers is suppressed (shown as –), as in the run
 from __future__ import annotations
 
 import html
+import io
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +42,42 @@ GAIN_PAIRS = [("Older customers (65+) and younger", "older (65+)", "under 65"), 
 
 
 def read_run_tables(out: Path, results: pd.DataFrame, name: str) -> pd.DataFrame:
-    """One saved table of every successful run, stacked, with the run's label and seed."""
+    """One saved table of every successful run, stacked, with the run's label and seed.
+
+    The runs' files are joined and parsed as one CSV (20-40 ms instead of 0.25-0.39 s for the 400
+    tables of a 20-world study) when they share one header and every line is one row (no quoted field
+    spans lines); else each file is read on its own. Both give the same frame (tested)."""
+    ok = results[results["status"] == OK]
+    found = [
+        (label, seed, path)
+        for run_id, label, seed in zip(ok["run_id"], ok["label"], ok["seed"])
+        if (path := out / "runs" / run_id / "tables" / f"{name}.csv").exists()
+    ]
+    if not found:
+        return pd.DataFrame()
+    texts = [path.read_text(encoding="utf-8") for _, _, path in found]
+    heads = {t.partition("\n")[0] for t in texts}
+    bodies = [t.partition("\n")[2].splitlines() for t in texts]
+    # A line with an odd number of quotes is part of a quoted field that spans lines: not one row.
+    if len(heads) != 1 or any(line.count('"') % 2 for body in bodies for line in body):
+        return _read_one_by_one(found)
+    head = heads.pop()
+    lines = [f"{i},{line}" for i, body in enumerate(bodies) for line in body if line]
+    table = pd.read_csv(io.StringIO("\n".join([f"_run,{head}", *lines])))
+    run = table.pop("_run").to_numpy()
+    table.insert(0, "label", np.array([label for label, _, _ in found], dtype=object)[run])
+    table.insert(1, "seed", np.array([seed for _, seed, _ in found])[run])
+    return table
+
+
+def _read_one_by_one(found: list[tuple[str, int, Path]]) -> pd.DataFrame:
     frames = []
-    for _, r in results[results["status"] == OK].iterrows():
-        path = out / "runs" / r["run_id"] / "tables" / f"{name}.csv"
-        if path.exists():
-            t = pd.read_csv(path)
-            t.insert(0, "label", r["label"])
-            t.insert(1, "seed", r["seed"])
-            frames.append(t)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for label, seed, path in found:
+        t = pd.read_csv(path)
+        t.insert(0, "label", label)
+        t.insert(1, "seed", seed)
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True)
 
 
 def pivot_by_group(stacked: pd.DataFrame, groups: list[str], value: str, labels: list[str]) -> pd.DataFrame:
