@@ -1,5 +1,6 @@
-"""The synthetic CRM population: generator (`generate`), data contract (`contract`), parquet files
-(`io`) and the datasheet (`datasheet`). The public names are importable from `kit.population`."""
+"""The synthetic CRM population: generator (`generate`), its fingerprint (`fingerprint`), data contract
+(`contract`), parquet files (`io`) and the datasheet (`datasheet`). The public names are importable
+from `kit.population`."""
 
 from .contract import COLUMN_DOCS, SCHEMA, ColumnRule, PopulationSchemaError, validate_customers
 from .datasheet import age_counts, datasheet_markdown, group_marginals, response_by_contacts, write_datasheet

@@ -135,7 +135,7 @@ def test_fingerprint_is_the_same_as_with_categorised_hashing():
     categorize=True, for the generator's table and for one with repeated strings."""
     import hashlib
 
-    from kit.population.generate import fingerprint
+    from kit.population.fingerprint import fingerprint
 
     def categorised(df: pd.DataFrame) -> str:
         h = hashlib.sha256()
@@ -154,7 +154,7 @@ def test_row_hashes_on_two_threads_are_pandas_row_hashes():
     hashes must be pandas' own, byte for byte, whatever the columns (none, one, strings with missing
     values, fewer or more columns than are hashed ahead), so a fingerprint never depends on the size
     path it took."""
-    from kit.population.generate import _row_hashes
+    from kit.population.fingerprint import _row_hashes
 
     customers = make_population(3_000, random_state=5).customers
     cases = [
