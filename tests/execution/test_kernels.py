@@ -306,3 +306,29 @@ def test_broken_zygote_falls_back_after_two_tries(tmp_path, monkeypatch, capsys)
         "pandas broken for the test); each run starts a plain kernel\n"
     )
     assert kernels._current is None
+
+
+def test_warming_the_zygotes_caches_starts_no_thread():
+    """A process that forks must not have started thread pools it would hand half-alive to its kernels:
+    `_warm_caches` only finds the native thread pools, counts cores and reads entry points. The process's
+    native threads (/proc/self/task: OpenBLAS's and jemalloc's, started at import, count too) are the
+    same before and after it, and its caches are filled."""
+    code = textwrap.dedent(
+        """
+        import os, json
+        from kit.execution import zygote
+        for name in zygote.KERNEL_STACK + zygote.PRELOAD:
+            __import__(name)
+        before = sorted(os.listdir("/proc/self/task"))
+        zygote._warm_caches()
+        after = sorted(os.listdir("/proc/self/task"))
+        from joblib.externals.loky.backend import context
+        from sklearn.utils import parallel
+        print(json.dumps({"before": before, "after": after, "cores": context.physical_cores_cache,
+                          "controller": parallel._threadpool_controller is not None}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["after"] == got["before"]
+    assert got["cores"] is not None and got["controller"]
