@@ -264,8 +264,9 @@ def _extra_fairness_axes(columns, have: set[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list[dict]:
-    """The report's figures, saved under figures/ (with the CSV of what they draw) and returned for embedding."""
+def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path, on_table: bool = False) -> list[dict]:
+    """The report's figures, saved under figures/ (with the CSV of what they draw) and returned for embedding.
+    `on_table`: the study ran on a customer table (its captions say what a seed is there)."""
     from .figures import plot_frontiers, plot_group_gain_study
 
     figs = []
@@ -283,7 +284,7 @@ def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path) -> list
             continue
         fronts = {m: pareto_front(summary, gain, m) for m, _ in axes}
         fig = plot_frontiers(summary, gain, axes, fronts, title=title, ylabel=GAIN_AXIS[gain], bounds=("lo", "hi"))
-        template = FRONTIER_CAPTION if gain == "gain_share" else FRONTIER_CAPTION_TABLE  # gain_ope: a table
+        template = FRONTIER_CAPTION_TABLE if on_table else FRONTIER_CAPTION
         caption = template.format(title=title) + (EPSILON_NOTE if any(m == "epsilon" for m, _ in axes) else "")
         figs.append(_figure_record(out, file, fig, caption, "summary.csv"))
     pairs = [p for p in GAIN_PAIRS if {p[1], p[2]} <= set(group_gain.get("group", ()))]
@@ -322,7 +323,7 @@ def render_study_report(study: Study, results: pd.DataFrame, out_dir: str | Path
     data_source, absent = data_source_rows(out, results)
     if data_source:  # a customer table: offer rates by each declared protected column
         group_html = _offer_tables_html(out, results, labels, attrs) or group_html
-    figures = _figures(summary, group_gain, out) if not summary.empty else []
+    figures = _figures(summary, group_gain, out, on_table=bool(data_source)) if not summary.empty else []
     if not summary.empty:
         write_csv(out, "summary.csv", summary)
     if not group_gain.empty:
