@@ -234,6 +234,12 @@ def test_a_data_study_through_papermill_writes_results_without_truth(exports, tm
     assert "absent, because" in page and "Offer rate by gender" in page
     # Seeds are not worlds on one table: the page says so, and never that each seed is a new population.
     assert "a seed draws no new customers" in page and "Each world (seed) is a new population" not in page
+    # The frontier captions too: the table's caption (seeds change the approaches' randomness), not the worlds'.
+    assert (
+        "changes only the approaches&#39; own randomness" in page
+        or "changes only the approaches' own randomness" in page
+    )
+    assert "at its mean over the worlds (seeds)" not in page
     assert (
         "bootstrap interval over the table&#39;s customers" in page
         or "bootstrap interval over the table's customers" in page
