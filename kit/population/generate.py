@@ -297,7 +297,7 @@ def _make_world(rng: np.random.Generator, k: int) -> dict:
 
 def _by_block(n: int, dtype, values_of) -> np.ndarray:
     """A column of `n` values computed block by block, `values_of(rows)` giving those of a slice of
-    rows (as `_categorical`). At 10 million customers each whole-column step (a segment lookup, a
+    rows. At 10 million customers each whole-column step (a segment lookup, a
     shift, an exponential, a rounding) allocated an 80 MB temporary that the kernel had to zero page by
     page; blocks stay in the cache. numpy draws an array of random values element after element, so
     consecutive blocks take the same draws from the stream as one call on the whole column, and every
