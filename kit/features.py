@@ -235,7 +235,7 @@ def reused_feature_tables() -> Iterator[None]:
     """Inside this block `feature_table` computes the table of a given frame and feature set once and
     hands out shallow copies of it after that (under pandas' copy-on-write a caller's changes to its
     copy stay its own). For work that fits an approach many times on the same few frames: the canary
-    audit's 28 fits on two frames spent about a quarter of their time rebuilding the same two tables.
+    audit's 28 fits on two frames spent about a fifth of their time rebuilding the same two tables.
     The frames are held until the block ends, so a cached frame's id cannot be taken by another one;
     they must not be changed in place meanwhile (the audit never does)."""
     global _REUSED

@@ -170,12 +170,14 @@ def _warm_caches() -> None:
     import pandas as pd
     from joblib import cpu_count
     from sklearn.preprocessing import StandardScaler
-    from sklearn.utils.parallel import _get_threadpool_controller
 
     from kit.segmenters.base import _threadpools
 
     _threadpools()
-    _get_threadpool_controller()
+    with contextlib.suppress(ImportError):  # scikit-learn's own controller: a private name, may move
+        from sklearn.utils.parallel import _get_threadpool_controller
+
+        _get_threadpool_controller()
     cpu_count(only_physical_cores=True)
     StandardScaler().fit(pd.DataFrame({"x": [0.0, 1.0]}))
     StandardScaler().fit(pd.DataFrame({"x": [0.0, 1.0]}).to_numpy())
