@@ -176,6 +176,12 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
     out = {"mia_audit_eps_lb": math.nan, "mia_audit_trials": 0, "tracing_advantage": math.nan}
     if gated and not seg.fitted_:
         return out
+    with reused_feature_tables():  # every frame's features built once: the attack reads them twice, the audit 28 times
+        return _membership(params, inner, members, non_members, out)
+
+
+def _membership(params: RunParams, inner: Segmenter, members: pd.DataFrame, non_members: pd.DataFrame, out: dict):
+    """`membership`'s tracing attack and canary audit on the approach's own estimator `inner`; fills `out`."""
     cols = attack_columns(inner.release_, inner.features(members.iloc[:1]).columns)
     rng = np.random.default_rng(stage_seed(params.seed, _TRACING_KEY))
     out["tracing_advantage"] = tracing_attack(
@@ -193,11 +199,10 @@ def membership(params: RunParams, population: Population, seg: Segmenter) -> dic
             fit_release(data, 0)
         except ParameterError:  # e.g. kanon with k above the sample: audit on everyone fitted
             data = members
-        with reused_feature_tables():  # 28 fits on two frames: each frame's features built once
-            audit = canary_audit(fit_release, data, make_canary(data), trials_seed, trials=params.audit_trials)
-            out.update(mia_audit_eps_lb=audit["mia_audit_eps_lb"], mia_audit_trials=audit["mia_audit_trials"])
-            if params.erasure_rate:
-                out["erasure_residual_eps_lb"] = erasure_audit(params, fit_release, data, audit)
+        audit = canary_audit(fit_release, data, make_canary(data), trials_seed, trials=params.audit_trials)
+        out.update(mia_audit_eps_lb=audit["mia_audit_eps_lb"], mia_audit_trials=audit["mia_audit_trials"])
+        if params.erasure_rate:
+            out["erasure_residual_eps_lb"] = erasure_audit(params, fit_release, data, audit)
     return out
 
 
