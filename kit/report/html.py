@@ -265,8 +265,7 @@ def _extra_fairness_axes(columns, have: set[str]) -> list[tuple[str, str]]:
 
 
 def _figures(summary: pd.DataFrame, group_gain: pd.DataFrame, out: Path, on_table: bool = False) -> list[dict]:
-    """The report's figures, saved under figures/ (with the CSV of what they draw) and returned for embedding.
-    `on_table`: the study ran on a customer table (its captions say what a seed is there)."""
+    """The report's figures, saved under figures/ with the CSV they draw, for embedding (`on_table`: a customer table)."""
     from .figures import plot_frontiers, plot_group_gain_study
 
     figs = []
