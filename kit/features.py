@@ -237,7 +237,7 @@ def reused_feature_tables() -> Iterator[None]:
     copy stay its own). For work that fits an approach many times on the same few frames: the canary
     audit's 28 fits on two frames spent about a fifth of their time rebuilding the same two tables.
     The frames are held until the block ends, so a cached frame's id cannot be taken by another one;
-    they must not be changed in place meanwhile (the audit never does)."""
+    they must not be changed in place meanwhile (membership, the audit and the tracing attack, never does)."""
     global _REUSED
     outer = _REUSED
     _REUSED = {} if outer is None else outer
