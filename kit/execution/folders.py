@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from ..records import REPORTS_MARKER, STUDY_MARKER
@@ -144,7 +145,7 @@ class FolderLock:
                 try:
                     fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = _read_holder(fd)
+                    holder = _wait_for_holder(fd)
                     os.close(fd)
                     raise FolderBusy(str(self.folder), holder) from None
                 if not self.shared:
@@ -188,6 +189,20 @@ def _read_holder(fd: int) -> str:
     except OSError:
         text = ""
     return text or "unknown"
+
+
+HOLDER_WAIT = 0.5  # seconds a refused process waits for the lock's owner to write its pid
+
+
+def _wait_for_holder(fd: int) -> str:
+    """The pid of the process holding the lock, waiting up to `HOLDER_WAIT` for it to appear: the owner
+    writes it just after taking the lock, so a process refused in between read an empty file and said
+    "pid unknown" (seen once in 689 tests, two runners started together). "unknown" if it never
+    appears (a shared holder writes none, or the owner is just letting go)."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    while (holder := _read_holder(fd)) == "unknown" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return holder
 
 
 def _write_holder(fd: int, clear: bool = False) -> None:

@@ -42,6 +42,29 @@ def _holder(folder: Path) -> subprocess.Popen:
     return proc
 
 
+# A holder that takes the lock and writes its pid only 0.2 s later: the moment in which a refused
+# process used to read an empty lock file and say "pid unknown".
+HOLD_SLOW = (
+    "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(0.2)\n"
+    "os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0)\ntime.sleep(600)\n"
+)
+
+
+def test_a_refused_owner_waits_for_the_holder_to_write_its_pid(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SLOW, str(tmp_path / LOCK_NAME)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusy) as e, FolderLock(tmp_path):
+            pass
+        assert e.value.pid == str(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
 def test_second_owner_is_refused_naming_the_holder_and_the_lock_dies_with_it(tmp_path):
     proc = _holder(tmp_path)
     try:
