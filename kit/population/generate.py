@@ -15,6 +15,7 @@ segmenters only ever receive the firm's columns.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -295,6 +296,12 @@ def _make_world(rng: np.random.Generator, k: int) -> dict:
     }
 
 
+def _blocks(n: int) -> Iterator[slice]:
+    """The rows 0..n-1 as consecutive slices of at most `_BLOCK` rows."""
+    for start in range(0, n, _BLOCK):
+        yield slice(start, min(start + _BLOCK, n))
+
+
 def _by_block(n: int, dtype, values_of) -> np.ndarray:
     """A column of `n` values computed block by block, `values_of(rows)` giving those of a slice of
     rows. At 10 million customers each whole-column step (a segment lookup, a
@@ -303,8 +310,7 @@ def _by_block(n: int, dtype, values_of) -> np.ndarray:
     consecutive blocks take the same draws from the stream as one call on the whole column, and every
     other step is per row: the values are the same bit for bit."""
     out = np.empty(n, dtype=dtype)
-    for start in range(0, n, _BLOCK):
-        rows = slice(start, min(start + _BLOCK, n))
+    for rows in _blocks(n):
         out[rows] = values_of(rows)
     return out
 
@@ -370,8 +376,7 @@ def _affinities(rng: np.random.Generator, world: dict, seg: np.ndarray, shift_ma
     n = len(seg)
     out = {f"aff_{c}": np.empty(n) for c in CATEGORIES}
     shift = np.array([-0.25, -0.3, 0.35, 0.05])
-    for start in range(0, n, _BLOCK):
-        rows = slice(start, min(start + _BLOCK, n))
+    for rows in _blocks(n):
         conc = world["affinity_conc"][seg[rows]] * np.exp(np.outer(shift_male[rows], shift))
         aff = rng.gamma(conc)
         aff = aff / aff.sum(axis=1, keepdims=True)
@@ -393,8 +398,7 @@ def _draw_truth(
     n = len(seg)
     n_act = len(ACTIONS)
     out = {f"p_{a}": np.empty(n) for a in ACTIONS}
-    for start in range(0, n, _BLOCK):
-        rows = slice(start, min(start + _BLOCK, n))
+    for rows in _blocks(n):
         s = seg[rows]
         base = world["base_logit"][s] + 1.5 * (beh["engagement"][rows] - 0.5)
         indiv = rng.normal(0.0, 0.5, (len(s), n_act))
